@@ -1,0 +1,1 @@
+"""Row schema, annotation parsing and dataset conversion."""
