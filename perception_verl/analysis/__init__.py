@@ -1,0 +1,1 @@
+"""Offline analysis: McNemar's test on paired perception labels, and labelling saved generations."""
