@@ -1,0 +1,221 @@
+"""The perception reward manager's options, read once from verl's ``reward.reward_kwargs``.
+
+Every option has a default; a recipe sets only what it changes, e.g.
+``+reward.reward_kwargs.judge=sglang +reward.reward_kwargs.judge_urls=http://judge:30000``.
+:func:`from_kwargs` is pure: it validates the whole mapping and raises :class:`RewardConfigError`
+naming the offending key (with close matches for a misspelt one) before any sample is scored.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from perception_verl.rewards.total import RewardWeights
+
+JUDGE_BACKENDS = ("lexical", "sglang")
+FAILURE_POLICIES = ("exclude", "raise")
+DEFAULT_ANNOTATIONS_KEY = "reward_model.annotations"
+ANNOTATION_ROOTS = ("reward_model", "extra_info")
+
+_WEIGHT_KEYS = ("accuracy", "format", "perception", "repetition", "repetition_n", "repetition_max_penalty")
+
+
+class RewardConfigError(ValueError):
+    """A ``reward.reward_kwargs`` option that is unknown or has a bad value."""
+
+
+@dataclass(frozen=True)
+class PerceptionRewardConfig:
+    """Validated options of :class:`~perception_verl.integration.manager.PerceptionRewardManager`.
+
+    ``judge_urls`` empty with ``judge="sglang"`` means "use the judge verl launched"
+    (``reward.reward_model.enable=True``; verl passes its router address to the manager).
+    ``judge_model`` ``None`` then means verl's ``reward.reward_model.model_path``.
+    """
+
+    weights: RewardWeights = field(default_factory=RewardWeights)
+    judge: str = "lexical"
+    judge_urls: tuple[str, ...] = ()
+    judge_model: str | None = None
+    api_key_env: str | None = None
+    max_concurrency: int = 64
+    timeout_s: float = 60.0
+    max_retries: int = 4
+    health_timeout_s: float = 30.0
+    max_new_tokens: int = 512
+    constrained: bool = False
+    failure_policy: str = "exclude"
+    annotations_key: str = DEFAULT_ANNOTATIONS_KEY
+    max_response_chars: int = 6000
+
+
+_KEYS = (
+    "weights",
+    "judge",
+    "judge_urls",
+    "judge_model",
+    "api_key_env",
+    "max_concurrency",
+    "timeout_s",
+    "max_retries",
+    "health_timeout_s",
+    "max_new_tokens",
+    "constrained",
+    "failure_policy",
+    "annotations_key",
+    "max_response_chars",
+)
+
+
+def _unknown(key: str, known: tuple[str, ...], where: str) -> RewardConfigError:
+    close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return RewardConfigError(
+        f"unknown option {where}{key!r}{hint} (known: {', '.join(known)})"
+    )
+
+
+def _plain(value: Any) -> Any:
+    """Turn an OmegaConf node (DictConfig/ListConfig) into plain Python containers."""
+    try:
+        from omegaconf import DictConfig, ListConfig, OmegaConf
+    except ImportError:  # pragma: no cover - omegaconf ships with verl
+        return value
+    if isinstance(value, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(value, resolve=True)
+    return value
+
+
+def _number(key: str, value: Any, *, integer: bool, minimum: float, strict: bool = False) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, str):
+            try:
+                value = int(value) if integer else float(value)
+            except ValueError:
+                raise RewardConfigError(f"option {key!r} must be a number, got {value!r}") from None
+        else:
+            raise RewardConfigError(f"option {key!r} must be a number, got {value!r}")
+    if integer:
+        if float(value) != int(value):
+            raise RewardConfigError(f"option {key!r} must be an integer, got {value!r}")
+        value = int(value)
+    else:
+        value = float(value)
+    if value < minimum or (strict and value == minimum):
+        relation = ">" if strict else ">="
+        raise RewardConfigError(f"option {key!r} must be {relation} {minimum}, got {value!r}")
+    return value
+
+
+def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value.strip().lower() not in choices:
+        raise RewardConfigError(f"option {key!r} must be one of {', '.join(choices)}; got {value!r}")
+    return value.strip().lower()
+
+
+def _boolean(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise RewardConfigError(f"option {key!r} must be true or false, got {value!r}")
+
+
+def _optional_text(key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise RewardConfigError(f"option {key!r} must be a non-empty string or null, got {value!r}")
+    return value.strip()
+
+
+def _urls(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise RewardConfigError(
+            f"option 'judge_urls' must be a list or a comma-separated string, got {value!r}"
+        )
+    urls: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise RewardConfigError(f"option 'judge_urls' holds a non-string entry {item!r}")
+        url = item.strip().rstrip("/")
+        if not url:
+            continue
+        if "://" not in url:
+            url = f"http://{url}"
+        if not url.startswith(("http://", "https://")):
+            raise RewardConfigError(f"option 'judge_urls' entry {item!r} is not an http(s) URL")
+        urls.append(url)
+    return tuple(urls)
+
+
+def _weights(value: Any) -> RewardWeights:
+    if value is None:
+        return RewardWeights()
+    if not isinstance(value, Mapping):
+        raise RewardConfigError(
+            f"option 'weights' must be a mapping of {', '.join(_WEIGHT_KEYS)}; got {value!r}"
+        )
+    parsed: dict[str, Any] = {}
+    for key, raw in value.items():
+        if key not in _WEIGHT_KEYS:
+            raise _unknown(str(key), _WEIGHT_KEYS, "weights.")
+        if key == "repetition_n":
+            parsed[key] = _number(f"weights.{key}", raw, integer=True, minimum=1)
+        else:
+            parsed[key] = _number(f"weights.{key}", raw, integer=False, minimum=0.0)
+    return RewardWeights(**parsed)
+
+
+def _annotations_key(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise RewardConfigError(f"option 'annotations_key' must be a dotted path, got {value!r}")
+    path = value.strip()
+    parts = path.split(".")
+    if len(parts) < 2 or parts[0] not in ANNOTATION_ROOTS or not all(parts):
+        raise RewardConfigError(
+            f"option 'annotations_key' must start with {' or '.join(ANNOTATION_ROOTS)} and name a field, "
+            f"e.g. {DEFAULT_ANNOTATIONS_KEY!r}; got {value!r}"
+        )
+    return path
+
+
+def from_kwargs(kwargs: Mapping[str, Any] | None) -> PerceptionRewardConfig:
+    """Validate ``reward.reward_kwargs`` (a dict or DictConfig) into a :class:`PerceptionRewardConfig`."""
+    raw = _plain(kwargs) if kwargs is not None else {}
+    if not isinstance(raw, Mapping):
+        raise RewardConfigError(f"reward.reward_kwargs must be a mapping, got {type(raw).__name__}")
+    for key in raw:
+        if key not in _KEYS:
+            raise _unknown(str(key), _KEYS, "reward.reward_kwargs.")
+    values: dict[str, Any] = {}
+    if "weights" in raw:
+        values["weights"] = _weights(raw["weights"])
+    if "judge" in raw:
+        values["judge"] = _choice("judge", raw["judge"], JUDGE_BACKENDS)
+    if "judge_urls" in raw:
+        values["judge_urls"] = _urls(raw["judge_urls"])
+    for key in ("judge_model", "api_key_env"):
+        if key in raw:
+            values[key] = _optional_text(key, raw[key])
+    for key in ("max_concurrency", "max_new_tokens", "max_response_chars"):
+        if key in raw:
+            values[key] = _number(key, raw[key], integer=True, minimum=1)
+    if "max_retries" in raw:
+        values["max_retries"] = _number("max_retries", raw["max_retries"], integer=True, minimum=0)
+    for key in ("timeout_s", "health_timeout_s"):
+        if key in raw:
+            values[key] = _number(key, raw[key], integer=False, minimum=0.0, strict=True)
+    if "constrained" in raw:
+        values["constrained"] = _boolean("constrained", raw["constrained"])
+    if "failure_policy" in raw:
+        values["failure_policy"] = _choice("failure_policy", raw["failure_policy"], FAILURE_POLICIES)
+    if "annotations_key" in raw:
+        values["annotations_key"] = _annotations_key(raw["annotations_key"])
+    return PerceptionRewardConfig(**values)

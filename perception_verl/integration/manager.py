@@ -1,0 +1,272 @@
+"""The perception reward manager verl's reward loop runs (``RewardManagerBase`` subclass).
+
+Load it without any registry import:
+``reward.reward_manager.source=importlib``
+``reward.reward_manager.module.path=pkg://perception_verl.integration.manager``
+``reward.reward_manager.name=PerceptionRewardManager``.
+(``source=register`` with ``name=perception`` works where
+:mod:`perception_verl.integration.register` is imported in every process; see that module.)
+
+Per sample (``run_single``): decode the response as verl's naive manager does, read the ground
+truth and the annotations, ask the shared judge which annotations the response states (skipped
+when there are none), apply the failure policy, and combine everything with
+:func:`perception_verl.rewards.total.score_response`. ``reward_extra_info`` always holds the
+same numeric keys (:data:`EXTRA_KEYS`), so verl can stack them into the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from verl import DataProto
+from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
+
+from perception_verl.data.annotations import parse_annotations
+from perception_verl.integration import judges
+from perception_verl.integration.config import PerceptionRewardConfig, RewardConfigError, from_kwargs
+from perception_verl.judge.base import Judge, JudgeResult
+from perception_verl.rewards.total import RewardBreakdown, score_response
+
+logger = logging.getLogger(__name__)
+
+EXTRA_KEYS = (
+    "score",
+    "acc",
+    "accuracy",
+    "format",
+    "perception",
+    "perception_excluded",
+    "repetition",
+    "num_annotations",
+    "judge_failed",
+    "judge_latency_s",
+    "judge_cached",
+)
+
+
+class JudgeFailedError(RuntimeError):
+    """Raised by ``run_single`` under ``failure_policy=raise`` when the judge gave no verdicts."""
+
+
+def _config_get(config: Any, dotted: str, default: Any = None) -> Any:
+    node = config
+    for part in dotted.split("."):
+        if node is None:
+            return default
+        getter = getattr(node, "get", None)
+        node = getter(part, None) if getter is not None else getattr(node, part, None)
+    return default if node is None else node
+
+
+def judge_endpoint(
+    options: PerceptionRewardConfig, reward_router_address: str | None, verl_model_path: str | None
+) -> tuple[tuple[str, ...], str]:
+    """Where the SGLang judge lives: the configured URLs, else the router of the judge verl launched."""
+    if options.judge_urls:
+        urls = options.judge_urls
+        model = options.judge_model
+    elif reward_router_address:
+        address = reward_router_address
+        urls = (address if "://" in address else f"http://{address}",)
+        model = options.judge_model or verl_model_path
+    else:
+        raise RewardConfigError(
+            "reward.reward_kwargs.judge=sglang needs reward.reward_kwargs.judge_urls (an external judge) "
+            "or reward.reward_model.enable=True (a judge launched by verl)"
+        )
+    if not model:
+        raise RewardConfigError("reward.reward_kwargs.judge_model is required with judge=sglang")
+    return urls, model
+
+
+def check_routing(config: Any, options: PerceptionRewardConfig) -> None:
+    """Fail at start on verl settings under which the reward loop would not give this manager its inputs."""
+    if not _config_get(config, "reward.reward_model.enable", False):
+        return
+    if _config_get(config, "reward.custom_reward_function.path") is None:
+        raise RewardConfigError(
+            "with reward.reward_model.enable=True verl's reward loop calls the reward manager only when "
+            "reward.custom_reward_function.path is set; add "
+            "reward.custom_reward_function.path=pkg://perception_verl.integration.manager "
+            "reward.custom_reward_function.name=compute_score"
+        )
+    if _config_get(config, "trainer.use_v1", False) and not _config_get(
+        config, "reward.reward_model.enable_resource_pool", False
+    ):
+        raise RewardConfigError(
+            "verl's v1 trainer sends only prompts and responses (no ground truth, no annotations) to a "
+            "colocated reward model; set reward.reward_model.enable_resource_pool=True (judge on its own "
+            "GPUs) or serve the judge yourself and set reward.reward_kwargs.judge_urls"
+        )
+
+
+def build_judge(
+    options: PerceptionRewardConfig, reward_router_address: str | None, verl_model_path: str | None
+) -> tuple[object, Any]:
+    """Return (hashable key, factory) for the judge these options describe."""
+    if options.judge == "lexical":
+        from perception_verl.judge.lexical import LexicalJudge
+
+        return ("lexical",), LexicalJudge
+    from perception_verl.client.chat import ChatClientConfig
+    from perception_verl.judge.sglang import SGLangJudge, SGLangJudgeConfig
+
+    urls, model = judge_endpoint(options, reward_router_address, verl_model_path)
+    judge_config = SGLangJudgeConfig(
+        client=ChatClientConfig(
+            urls=urls,
+            model=model,
+            api_key_env=options.api_key_env,
+            max_concurrency=options.max_concurrency,
+            timeout_s=options.timeout_s,
+            max_retries=options.max_retries,
+            health_timeout_s=options.health_timeout_s,
+        ),
+        max_new_tokens=options.max_new_tokens,
+        constrained=options.constrained,
+        max_response_chars=options.max_response_chars,
+    )
+    return ("sglang", judge_config), lambda: SGLangJudge(judge_config)
+
+
+def lookup(non_tensor: Mapping[str, Any], dotted: str) -> Any:
+    """Read ``a.b.c`` from a sample's non-tensor fields (dicts inside); ``None`` when any part is absent."""
+    node: Any = non_tensor
+    for part in dotted.split("."):
+        if node is None:
+            return None
+        if isinstance(node, Mapping):
+            node = node.get(part)
+        elif isinstance(node, np.ndarray) and node.dtype == object and node.shape == ():
+            node = node.item()
+            node = node.get(part) if isinstance(node, Mapping) else None
+        else:
+            return None
+    return node
+
+
+def extra_info_of(breakdown: RewardBreakdown, result: JudgeResult | None) -> dict[str, float]:
+    """The numeric ``reward_extra_info`` of one sample; same keys for every sample (:data:`EXTRA_KEYS`)."""
+    failed = result is not None and not result.ok
+    return {
+        "score": float(breakdown.score),
+        "acc": float(breakdown.accuracy),
+        "accuracy": float(breakdown.accuracy),
+        "format": float(breakdown.format),
+        "perception": float(breakdown.perception) if breakdown.perception is not None else 0.0,
+        "perception_excluded": float(breakdown.perception_excluded),
+        "repetition": float(breakdown.repetition),
+        "num_annotations": float(breakdown.num_annotations),
+        "judge_failed": float(failed),
+        "judge_latency_s": float(result.latency_s) if result is not None else 0.0,
+        "judge_cached": float(result.cached) if result is not None else 0.0,
+    }
+
+
+def _row_name(item_non_tensor: Mapping[str, Any]) -> str:
+    info = item_non_tensor.get("extra_info")
+    if isinstance(info, Mapping):
+        for key in ("index", "id", "uid"):
+            if info.get(key) is not None:
+                return f"{key}={info[key]}"
+    uid = item_non_tensor.get("uid")
+    return f"uid={uid}" if uid is not None else "unknown row"
+
+
+class PerceptionRewardManager(RewardManagerBase):
+    """verl reward-loop manager: accuracy + format + perception (judged) + repetition penalty.
+
+    Options come from ``reward.reward_kwargs`` (see :mod:`perception_verl.integration.config`) and
+    are validated here, in the constructor, so a bad option stops the run before training starts.
+    The judge is shared by all instances on one event loop (:mod:`perception_verl.integration.judges`);
+    call :meth:`close` from that loop to release its HTTP session (verl does not; the process exit
+    handler then closes it on a best-effort basis).
+    """
+
+    def __init__(
+        self,
+        config: Any,
+        tokenizer: Any,
+        compute_score: Any = None,
+        reward_router_address: str | None = None,
+        reward_model_tokenizer: Any = None,
+    ) -> None:
+        super().__init__(config, tokenizer, compute_score)
+        self.options = from_kwargs(_config_get(config, "reward.reward_kwargs", {}))
+        self.reward_router_address = reward_router_address
+        self.reward_model_tokenizer = reward_model_tokenizer
+        if self.options.judge == "sglang":
+            check_routing(config, self.options)
+        self._judge_key, self._judge_factory = build_judge(
+            self.options, reward_router_address, _config_get(config, "reward.reward_model.model_path")
+        )
+
+    async def judge(self) -> Judge:
+        """The started judge shared on this event loop (health-checked once)."""
+        return await judges.shared_judge(self._judge_key, self._judge_factory)
+
+    async def close(self) -> None:
+        """Close the judges opened on the running loop."""
+        await judges.close_all()
+
+    def _decode(self, data_item: Any) -> str:
+        response_ids = data_item.batch["responses"]
+        valid_length = int(data_item.batch["attention_mask"][-response_ids.shape[-1] :].sum())
+        return self.tokenizer.decode(response_ids[:valid_length], skip_special_tokens=True)
+
+    async def score(
+        self, response: str, ground_truth: str, annotations: Sequence[str]
+    ) -> tuple[RewardBreakdown, JudgeResult | None]:
+        """Judge (when there are annotations), apply the failure policy, and combine the components."""
+        result: JudgeResult | None = None
+        verdicts: Sequence[int] | None = None
+        if annotations:
+            judge = await self.judge()
+            result = await judge.judge(annotations, response)
+            if result.ok:
+                verdicts = result.verdicts
+            elif self.options.failure_policy == "raise":
+                raise JudgeFailedError(
+                    f"perception judge failed ({result.failure}) "
+                    "and reward.reward_kwargs.failure_policy=raise"
+                )
+        weights = self.options.weights
+        breakdown = await asyncio.get_running_loop().run_in_executor(
+            None,
+            lambda: score_response(
+                response, ground_truth, verdicts, weights=weights, num_annotations=len(annotations)
+            ),
+        )
+        return breakdown, result
+
+    async def run_single(self, data: DataProto) -> dict:
+        data_item = data[-1:][0]
+        non_tensor = data_item.non_tensor_batch
+        reward_model = non_tensor.get("reward_model")
+        if not isinstance(reward_model, Mapping) or "ground_truth" not in reward_model:
+            raise KeyError(
+                f"sample {_row_name(non_tensor)} has no reward_model.ground_truth; the perception reward "
+                "manager needs the dataset's reward_model field in the reward loop"
+            )
+        annotations = parse_annotations(
+            lookup(non_tensor, self.options.annotations_key), row=_row_name(non_tensor)
+        )
+        response = await asyncio.get_running_loop().run_in_executor(None, self._decode, data_item)
+        breakdown, result = await self.score(response, str(reward_model["ground_truth"]), annotations)
+        return {"reward_score": float(breakdown.score), "reward_extra_info": extra_info_of(breakdown, result)}
+
+
+def compute_score(
+    data_source: str, solution_str: str, ground_truth: str, extra_info: Any = None, **kwargs: Any
+) -> float:
+    """Rule-only reward (accuracy, format, repetition; no perception), with the default weights.
+
+    :class:`PerceptionRewardManager` does not call it. It exists because verl's reward loop runs a
+    reward manager alongside a verl-launched reward model only when ``reward.custom_reward_function.path``
+    is set: point that option here.
+    """
+    return float(score_response(solution_str, str(ground_truth), None).score)
