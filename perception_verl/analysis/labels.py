@@ -22,10 +22,12 @@ class LabelFileError(ValueError):
     """A labels file that cannot be read unambiguously; the message names the file and line."""
 
 
-def check_id(value: Any, *, where: str) -> LabelId:
-    """Return ``value`` if it is a usable id (a string or an integer, not a bool), else raise."""
+def check_id(
+    value: Any, *, where: str, key: str = "id", error: type[ValueError] = LabelFileError
+) -> LabelId:
+    """Return ``value`` if it is a usable id (a string or an integer, not a bool), else raise ``error``."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise LabelFileError(f"{where}: 'id' must be a string or an integer, got {value!r}")
+        raise error(f"{where}: {key!r} must be a string or an integer, got {value!r}")
     return value
 
 

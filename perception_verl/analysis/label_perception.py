@@ -1,0 +1,301 @@
+"""Label saved generations perception-correct or not by asking a judge about their annotations.
+
+For each response with annotations, the judge returns one 0/1 verdict per annotation; the response
+is perception-correct when the mean verdict reaches ``--threshold`` (default 1.0: every annotation
+reflected). Rows without annotations are skipped and counted. A judge failure leaves the row
+unlabelled (reported with its kind), never labelled incorrect: McNemar's CLI then reports it as an
+unpaired id. Output: one ``{"id", "correct", "perception", "num_annotations"}`` per line, in input
+order, written atomically.
+
+CLI::
+
+    python -m perception_verl.analysis.label_perception --generations GEN.jsonl --out LABELS.jsonl \\
+        [--judge lexical|sglang] [--judge-url URL ...] [--judge-model NAME] [--threshold 1.0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from perception_verl.analysis.generations import (
+    Generation,
+    GenerationFileError,
+    GenerationKeys,
+    perception_label,
+    read_generations,
+)
+from perception_verl.analysis.labels import LabelId
+from perception_verl.judge.base import Judge, JudgeResult
+
+logger = logging.getLogger(__name__)
+
+_EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A row the judge could not label, and why."""
+
+    id: LabelId
+    kind: str
+
+
+@dataclass
+class LabelRun:
+    """What labelling produced: labels in input order, skipped rows and judge failures."""
+
+    labels: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[LabelId] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+
+    def summary(self, total: int) -> dict[str, Any]:
+        kinds = Counter(failure.kind for failure in self.failures)
+        return {
+            "rows": total,
+            "labelled": len(self.labels),
+            "correct": sum(1 for label in self.labels if label["correct"]),
+            "skipped_no_annotations": len(self.skipped),
+            "skipped_examples": self.skipped[:_EXAMPLES],
+            "judge_failures": len(self.failures),
+            "judge_failure_kinds": dict(sorted(kinds.items())),
+            "judge_failure_examples": [failure.id for failure in self.failures[:_EXAMPLES]],
+        }
+
+
+class JudgeStartError(RuntimeError):
+    """The judge's start-up check failed; the message carries the judge's own explanation."""
+
+
+def _usable_verdicts(result: JudgeResult, expected: int) -> tuple[tuple[int, ...] | None, str | None]:
+    """``(verdicts, None)`` if ``result`` holds one 0/1 verdict per annotation, else ``(None, kind)``."""
+    if result.verdicts is None:
+        return None, result.failure or "unknown"
+    if len(result.verdicts) != expected:
+        return None, "wrong_count"
+    if any(v not in (0, 1) for v in result.verdicts):
+        return None, "non_binary"
+    return result.verdicts, None
+
+
+async def _judge_one(judge: Judge, row: Generation, semaphore: asyncio.Semaphore) -> JudgeResult:
+    async with semaphore:
+        try:
+            return await judge.judge(row.annotations, row.response)
+        except Exception as exc:
+            # The Judge protocol says judge() never raises; if one does, keep the row out of the
+            # labels and say why rather than losing the whole run.
+            logger.warning("judge raised on id %r: %s: %s", row.id, type(exc).__name__, exc)
+            return JudgeResult(verdicts=None, failure=f"raised_{type(exc).__name__}")
+
+
+async def label_generations(
+    judge: Judge,
+    rows: Sequence[Generation],
+    *,
+    threshold: float = 1.0,
+    concurrency: int = 64,
+    on_done: Callable[[], None] | None = None,
+) -> LabelRun:
+    """Judge every row with annotations (at most ``concurrency`` at once) and build the labels.
+
+    The judge must already be started. ``on_done`` is called once per judged row (progress).
+    """
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def run(row: Generation) -> JudgeResult:
+        result = await _judge_one(judge, row, semaphore)
+        if on_done is not None:
+            on_done()
+        return result
+
+    judged = [row for row in rows if row.annotations]
+    results = await asyncio.gather(*(run(row) for row in judged))
+    by_id = dict(zip((row.id for row in judged), results, strict=True))
+    outcome = LabelRun()
+    for row in rows:
+        if not row.annotations:
+            outcome.skipped.append(row.id)
+            continue
+        verdicts, kind = _usable_verdicts(by_id[row.id], len(row.annotations))
+        if verdicts is None:
+            outcome.failures.append(Failure(row.id, kind or "unknown"))
+            continue
+        perception, correct = perception_label(verdicts, threshold)
+        outcome.labels.append(
+            {
+                "id": row.id,
+                "correct": correct,
+                "perception": perception,
+                "num_annotations": len(row.annotations),
+            }
+        )
+    return outcome
+
+
+def write_jsonl_atomic(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:
+    """Write ``rows`` as jsonl to ``path`` via a temporary file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(descriptor, 0o644)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def build_judge(args: argparse.Namespace) -> Judge:
+    """The judge the CLI arguments ask for (imported here so lexical runs need no HTTP client)."""
+    if args.judge == "lexical":
+        from perception_verl.judge.lexical import LexicalJudge
+
+        return LexicalJudge()
+    from perception_verl.client.chat import ChatClientConfig
+    from perception_verl.judge.sglang import SGLangJudge, SGLangJudgeConfig
+
+    client = ChatClientConfig(
+        urls=tuple(args.judge_url),
+        model=args.judge_model,
+        api_key_env=args.api_key_env,
+        max_concurrency=args.concurrency,
+        timeout_s=args.timeout_s,
+        max_retries=args.max_retries,
+    )
+    return SGLangJudge(
+        SGLangJudgeConfig(
+            client=client,
+            max_new_tokens=args.max_new_tokens,
+            constrained=args.constrained,
+            reask=args.reask,
+            max_response_chars=args.max_response_chars,
+        )
+    )
+
+
+async def _run(judge: Judge, rows: Sequence[Generation], args: argparse.Namespace) -> LabelRun:
+    try:
+        try:
+            await judge.start()
+        except Exception as exc:
+            raise JudgeStartError(f"{type(exc).__name__}: {exc}") from exc
+        total = sum(1 for row in rows if row.annotations)
+        with tqdm(total=total, desc="judging", unit="resp", disable=args.no_progress) as bar:
+            return await label_generations(
+                judge, rows, threshold=args.threshold, concurrency=args.concurrency,
+                on_done=lambda: bar.update(1),
+            )
+    finally:
+        await judge.close()
+
+
+def render(summary: dict[str, Any], out: Path) -> str:
+    """Human-readable summary of a labelling run."""
+    lines = [
+        f"labelled {summary['labelled']} of {summary['rows']} rows "
+        f"({summary['correct']} perception-correct) -> {out}",
+    ]
+    if summary["skipped_no_annotations"]:
+        lines.append(
+            f"skipped (no annotations): {summary['skipped_no_annotations']}, "
+            f"e.g. {', '.join(repr(i) for i in summary['skipped_examples'])}"
+        )
+    if summary["judge_failures"]:
+        kinds = ", ".join(f"{kind}: {count}" for kind, count in summary["judge_failure_kinds"].items())
+        lines.append(
+            f"judge failures (not labelled): {summary['judge_failures']} ({kinds}), "
+            f"e.g. {', '.join(repr(i) for i in summary['judge_failure_examples'])}"
+        )
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m perception_verl.analysis.label_perception",
+        description="Label saved generations perception-correct or not with a judge (for McNemar's test).",
+    )
+    parser.add_argument("--generations", required=True, metavar="FILE.jsonl", help="saved generations")
+    parser.add_argument("--out", required=True, metavar="LABELS.jsonl", help="labels to write")
+    parser.add_argument("--judge", choices=("lexical", "sglang"), default="lexical", help="default: lexical")
+    parser.add_argument(
+        "--judge-url", action="append", default=[], metavar="URL",
+        help="SGLang server base URL (repeat for replicas; --judge sglang)",
+    )
+    parser.add_argument("--judge-model", help="served model name (--judge sglang)")
+    parser.add_argument("--api-key-env", help="environment variable holding the judge's API key")
+    parser.add_argument(
+        "--threshold", type=float, default=1.0, help="least mean verdict counted correct (default 1.0)"
+    )
+    parser.add_argument("--concurrency", type=int, default=64, help="judge calls in flight (default 64)")
+    parser.add_argument("--max-new-tokens", type=int, default=512)
+    parser.add_argument("--constrained", action="store_true", help="regex-constrained verdicts (SGLang)")
+    parser.add_argument("--reask", type=int, default=1, help="re-asks on a malformed verdict (default 1)")
+    parser.add_argument("--max-response-chars", type=int, default=6000)
+    parser.add_argument("--timeout-s", type=float, default=60.0)
+    parser.add_argument("--max-retries", type=int, default=4)
+    parser.add_argument("--id-key", default="id")
+    parser.add_argument("--response-key", default="response")
+    parser.add_argument("--annotations-key", default="annotations")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not 0.0 < args.threshold <= 1.0:
+        parser.error(f"--threshold must be in (0, 1], got {args.threshold}")
+    if args.concurrency < 1:
+        parser.error(f"--concurrency must be at least 1, got {args.concurrency}")
+    if args.judge == "sglang" and (not args.judge_url or not args.judge_model):
+        parser.error("--judge sglang needs --judge-url and --judge-model")
+    keys = GenerationKeys(id=args.id_key, response=args.response_key, annotations=args.annotations_key)
+    try:
+        rows = read_generations(args.generations, keys)
+    except GenerationFileError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    try:
+        judge = build_judge(args)
+    except ValueError as exc:
+        sys.stderr.write(f"error: judge configuration: {exc}\n")
+        return 2
+    try:
+        outcome = asyncio.run(_run(judge, rows, args))
+    except JudgeStartError as exc:
+        sys.stderr.write(f"error: judge unavailable: {exc}\n")
+        return 3
+    write_jsonl_atomic(args.out, outcome.labels)
+    summary = outcome.summary(len(rows))
+    if args.json:
+        sys.stdout.write(json.dumps({**summary, "out": str(args.out)}) + "\n")
+    else:
+        sys.stdout.write(render(summary, Path(args.out)) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
