@@ -1,0 +1,1 @@
+"""Collect visual annotations for new data: distil solutions, keep verified ones, extract facts."""
