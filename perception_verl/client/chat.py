@@ -1,0 +1,404 @@
+"""An async client for OpenAI-compatible chat servers (SGLang, vLLM, or SGLang's router).
+
+One :class:`ChatClient` holds one aiohttp session with a keep-alive connector, opened lazily on the
+event loop that first uses it. Requests are bounded by a semaphore (``max_concurrency``), each has
+its own timeout, and timeouts, connection faults, malformed bodies, 429 and 5xx are retried with
+exponential backoff and full jitter; any other 4xx fails at once. Requests are spread over the
+configured replicas (see :mod:`perception_verl.client.replicas`).
+
+Event loops: aiohttp sessions and asyncio semaphores belong to the loop they were made on. When the
+client is used from a different running loop than before (a worker calling ``asyncio.run`` per
+batch, or a second Ray reward worker loop in the same process), it opens a fresh session on that loop
+and closes the old one where it still can. The concurrency cap holds per event loop; use one
+client per loop for a process-wide cap.
+
+The API key is read from the environment variable named by ``api_key_env`` and sent as
+``Authorization: Bearer``; it is never logged and is masked out of error messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from perception_verl.client.errors import ChatError, JudgeUnavailable
+from perception_verl.client.replicas import Replica, ReplicaPool
+
+logger = logging.getLogger(__name__)
+
+_CHAT_PATH = "/v1/chat/completions"
+
+
+def normalize_url(url: str) -> str:
+    """``host:port``, ``http://host:port/`` or ``http://host:port/v1`` -> ``http://host:port``."""
+    text = url.strip()
+    if not text:
+        raise ValueError("judge URL is empty")
+    if "://" not in text:
+        text = f"http://{text}"
+    text = text.rstrip("/")
+    if text.endswith("/v1"):
+        text = text[: -len("/v1")]
+    return text
+
+
+@dataclass(frozen=True)
+class ChatClientConfig:
+    """Where the chat server is and how hard to try. ``urls`` are replicas of one model."""
+
+    urls: tuple[str, ...]
+    model: str
+    api_key_env: str | None = None
+    max_concurrency: int = 64
+    timeout_s: float = 60.0
+    max_retries: int = 4
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 8.0
+    health_timeout_s: float = 30.0
+    replica_cooldown_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        urls = (self.urls,) if isinstance(self.urls, str) else tuple(self.urls)
+        if not urls:
+            raise ValueError("ChatClientConfig.urls: at least one judge URL is required")
+        object.__setattr__(self, "urls", tuple(normalize_url(u) for u in urls))
+        if not self.model:
+            raise ValueError("ChatClientConfig.model: the served model name is required")
+        positive = {
+            "max_concurrency": self.max_concurrency,
+            "timeout_s": self.timeout_s,
+            "health_timeout_s": self.health_timeout_s,
+        }
+        for name, value in positive.items():
+            if value <= 0:
+                raise ValueError(f"ChatClientConfig.{name} must be > 0, got {value!r}")
+        non_negative = {
+            "max_retries": self.max_retries,
+            "backoff_base_s": self.backoff_base_s,
+            "backoff_max_s": self.backoff_max_s,
+            "replica_cooldown_s": self.replica_cooldown_s,
+        }
+        for name, value in non_negative.items():
+            if value < 0:
+                raise ValueError(f"ChatClientConfig.{name} must be >= 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    """The assistant text of one successful chat call; ``requests`` counts HTTP attempts it took."""
+
+    text: str
+    latency_s: float
+    requests: int
+    finish_reason: str | None = None
+    url: str = ""
+
+
+def backoff_delay(retry: int, base_s: float, max_s: float, rng: random.Random) -> float:
+    """Full-jitter exponential backoff: uniform in [0, min(max_s, base_s * 2**retry)]."""
+    return rng.uniform(0.0, min(max_s, base_s * (2**retry)))
+
+
+def is_retryable(kind: str) -> bool:
+    """Timeouts, connection faults, bad bodies, 429 and 5xx are retried; other HTTP errors are not."""
+    if kind in ("timeout", "connection", "reset", "bad_json", "http_429"):
+        return True
+    return kind.startswith("http_5")
+
+
+def parse_chat_completion(raw: bytes) -> tuple[str, str | None]:
+    """(content, finish_reason) of an OpenAI ``chat.completion`` body; ValueError if it has none."""
+    try:
+        payload = json.loads(raw)
+        choice = payload["choices"][0]
+        content = choice["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError) as err:
+        raise ValueError(f"not a chat.completion body ({type(err).__name__}: {err})") from None
+    if not isinstance(content, str):
+        raise ValueError(f"choices[0].message.content is {type(content).__name__}, not text")
+    finish = choice.get("finish_reason")
+    return content, finish if isinstance(finish, str) else None
+
+
+@dataclass
+class _LoopState:
+    loop: asyncio.AbstractEventLoop
+    session: aiohttp.ClientSession
+    semaphore: asyncio.Semaphore
+
+
+@dataclass
+class _Stats:
+    counters: Counter[str] = field(default_factory=Counter)
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+
+class ChatClient:
+    """Async OpenAI-compatible chat client with health check, retries, replicas and a concurrency cap."""
+
+    def __init__(self, config: ChatClientConfig, *, rng: random.Random | None = None) -> None:
+        self.config = config
+        self._pool = ReplicaPool(config.urls, cooldown_s=config.replica_cooldown_s)
+        self._rng = rng if rng is not None else random.Random()
+        self._state: _LoopState | None = None
+        self._api_key: str | None = None
+        self._stats = _Stats()
+
+    def __repr__(self) -> str:
+        return f"ChatClient(urls={list(self.config.urls)!r}, model={self.config.model!r})"
+
+    async def __aenter__(self) -> ChatClient:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ session per event loop
+
+    def _read_api_key(self) -> str | None:
+        name = self.config.api_key_env
+        if not name:
+            return None
+        value = os.environ.get(name, "")
+        if not value:
+            raise ValueError(
+                f"ChatClientConfig.api_key_env: environment variable {name!r} is not set or empty"
+            )
+        return value
+
+    def _loop_state(self) -> _LoopState:
+        loop = asyncio.get_running_loop()
+        state = self._state
+        if state is not None and state.loop is loop and not state.session.closed:
+            return state
+        if state is not None:
+            self._abandon(state)
+        self._api_key = self._read_api_key()
+        headers = {"Content-Type": "application/json"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        connector = aiohttp.TCPConnector(limit=self.config.max_concurrency, limit_per_host=0)
+        session = aiohttp.ClientSession(
+            connector=connector,
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
+        )
+        self._state = _LoopState(loop, session, asyncio.Semaphore(self.config.max_concurrency))
+        return self._state
+
+    @staticmethod
+    def _abandon(state: _LoopState) -> None:
+        """Let go of a session made on another loop: close it there if that loop still runs."""
+        if state.session.closed:
+            return
+        if state.loop.is_running() and not state.loop.is_closed():
+            asyncio.run_coroutine_threadsafe(state.session.close(), state.loop)
+        else:
+            logger.debug("chat client moved to a new event loop; dropping the session of the old one")
+            state.session.detach()
+
+    async def close(self) -> None:
+        """Close the HTTP session (a later call opens a new one)."""
+        state, self._state = self._state, None
+        if state is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if state.loop is running:
+            await state.session.close()
+        else:
+            self._abandon(state)
+
+    # ------------------------------------------------------------------ health check
+
+    async def start(self) -> None:
+        """Check every URL: ``/health`` answers 200 and ``/v1/models`` lists ``config.model``.
+
+        The whole check takes at most ``health_timeout_s``. Unusable replicas are logged and skipped
+        for a cool-down; :class:`JudgeUnavailable` (naming each URL and its fault) if none is usable.
+        """
+        state = self._loop_state()
+        problems = await asyncio.gather(*(self._check(state, r.url) for r in self._pool.replicas))
+        for replica, problem in zip(self._pool.replicas, problems, strict=True):
+            if problem is None:
+                self._pool.mark_ok(replica)
+            else:
+                self._pool.mark_down(replica)
+                logger.warning("judge server %s is not usable: %s", replica.url, problem)
+        if all(p is not None for p in problems):
+            detail = "; ".join(f"{r.url}: {p}" for r, p in zip(self._pool.replicas, problems, strict=True))
+            await self.close()
+            raise JudgeUnavailable(f"no usable judge server for model {self.config.model!r}: {detail}")
+        logger.info(
+            "judge model %r ready at %s", self.config.model, ", ".join(self._pool.healthy_urls())
+        )
+
+    async def _check(self, state: _LoopState, url: str) -> str | None:
+        limit = self.config.health_timeout_s
+        try:
+            return await asyncio.wait_for(self._probe(state, url), timeout=limit)
+        except asyncio.TimeoutError:
+            return f"no answer to the health check within {limit:g} s (timeout)"
+
+    async def _probe(self, state: _LoopState, url: str) -> str | None:
+        try:
+            async with state.session.get(f"{url}/health") as resp:
+                if resp.status != 200:
+                    return f"GET /health returned HTTP {resp.status}"
+            async with state.session.get(f"{url}/v1/models") as resp:
+                if resp.status != 200:
+                    return f"GET /v1/models returned HTTP {resp.status}"
+                raw = await resp.read()
+        except aiohttp.ClientConnectorError as err:
+            return f"connection refused or host unreachable ({self._redact(str(err.os_error))})"
+        except aiohttp.ClientError as err:
+            return f"health request failed ({type(err).__name__}: {self._redact(str(err))})"
+        try:
+            served = [str(m["id"]) for m in json.loads(raw)["data"]]
+        except (ValueError, KeyError, TypeError):
+            return "GET /v1/models did not return an OpenAI model list"
+        if self.config.model not in served:
+            return f"model {self.config.model!r} not served; served: {served}"
+        return None
+
+    # ------------------------------------------------------------------ chat
+
+    async def chat(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> ChatReply:
+        """One chat completion; retried as the config says. Raises :class:`ChatError` when out of tries."""
+        state = self._loop_state()
+        body: dict[str, Any] = {
+            "model": self.config.model,
+            "messages": [dict(m) for m in messages],
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+        }
+        if extra_body:
+            body.update(extra_body)
+        payload = json.dumps(body)
+        started = time.perf_counter()
+        counters = self._stats.counters
+        last: ChatError | None = None
+        for attempt in range(self.config.max_retries + 1):
+            if last is not None:
+                counters["retries"] += 1
+                await asyncio.sleep(self._delay(attempt - 1, last))
+            replica = self._pool.pick()
+            try:
+                text, finish = await self._send(state, replica, payload)
+            except ChatError as err:
+                err.attempts = attempt + 1
+                counters[f"errors.{err.kind}"] += 1
+                if err.kind == "connection":
+                    self._pool.mark_down(replica)
+                last = err
+                if not is_retryable(err.kind):
+                    break
+                continue
+            self._pool.mark_ok(replica)
+            counters["ok"] += 1
+            return ChatReply(text, time.perf_counter() - started, attempt + 1, finish, replica.url)
+        assert last is not None
+        counters[f"failures.{last.kind}"] += 1
+        raise last
+
+    def _delay(self, retry: int, err: ChatError) -> float:
+        cfg = self.config
+        delay = backoff_delay(retry, cfg.backoff_base_s, cfg.backoff_max_s, self._rng)
+        if err.retry_after_s is not None:
+            delay = max(delay, min(err.retry_after_s, cfg.backoff_max_s))
+        return delay
+
+    async def _send(self, state: _LoopState, replica: Replica, payload: str) -> tuple[str, str | None]:
+        url = replica.url
+        stats = self._stats
+        async with state.semaphore:
+            stats.in_flight += 1
+            stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
+            stats.counters["requests_sent"] += 1
+            replica.in_flight += 1
+            replica.sent += 1
+            try:
+                async with state.session.post(
+                    f"{url}{_CHAT_PATH}",
+                    data=payload,
+                    timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
+                ) as resp:
+                    status = resp.status
+                    retry_after = resp.headers.get("Retry-After")
+                    raw = await resp.read()
+            except asyncio.TimeoutError:
+                raise ChatError(
+                    "timeout", f"no answer from {url} within {self.config.timeout_s:g} s"
+                ) from None
+            except aiohttp.ClientConnectorError as err:
+                raise ChatError(
+                    "connection", f"cannot connect to {url} ({self._redact(str(err.os_error))})"
+                ) from None
+            except aiohttp.ClientError as err:
+                raise ChatError(
+                    "reset", f"connection to {url} failed mid-request ({type(err).__name__})"
+                ) from None
+            finally:
+                stats.in_flight -= 1
+                replica.in_flight -= 1
+        if status != 200:
+            snippet = self._redact(raw[:200].decode("utf-8", "replace"))
+            raise ChatError(
+                f"http_{status}",
+                f"{url}{_CHAT_PATH} answered HTTP {status}: {snippet}",
+                retry_after_s=_parse_retry_after(retry_after),
+            )
+        try:
+            return parse_chat_completion(raw)
+        except ValueError as err:
+            raise ChatError("bad_json", f"{url}{_CHAT_PATH}: {self._redact(str(err))}") from None
+
+    def _redact(self, text: str) -> str:
+        key = self._api_key
+        return text.replace(key, "***") if key else text
+
+    # ------------------------------------------------------------------ metrics
+
+    def metrics(self) -> dict[str, int]:
+        """Counters: requests_sent, retries, ok, errors.<kind> (per attempt), failures.<kind> (per call),
+        in_flight and max_in_flight (client side)."""
+        out = dict(self._stats.counters)
+        out.setdefault("requests_sent", 0)
+        out.setdefault("retries", 0)
+        out["in_flight"] = self._stats.in_flight
+        out["max_in_flight"] = self._stats.max_in_flight
+        return out
+
+    def healthy_urls(self) -> list[str]:
+        """Replicas not cooling down after a failure."""
+        return self._pool.healthy_urls()
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
