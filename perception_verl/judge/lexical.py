@@ -1,0 +1,478 @@
+"""An offline perception judge with no LLM: a fact counts if its key tokens appear in the response.
+
+How it decides, per annotation:
+
+1. Both texts are normalised: the response is first passed through
+   :func:`~perception_verl.judge.sanitize.sanitize_response`, then every verdict-tag block
+   (``‹info1›1‹/info1›``), stray tag and omission marker is deleted, so injected verdicts carry no
+   tokens. LaTeX and Unicode notation is unified (``\\angle``/``∠`` -> ``angle``, ``\\triangle``/``△``
+   -> ``triangle``, ``\\parallel``/``∥`` -> ``parallel``, ``\\perp``/``⊥`` -> ``perpendicular``,
+   ``^\\circ``/``°`` -> ``degrees``, ``\\frac{a}{b}`` -> ``a/b``, ``\\sqrt{3}``/``√3`` -> ``sqrt(3)``,
+   Unicode minus and dashes -> ``-``, ``\\cdot``/``×`` -> ``*``, other LaTeX commands dropped).
+2. Key tokens of the annotation are extracted:
+   - numbers (``71``, ``2.50`` == ``2.5``);
+   - expressions, compared with spaces around operators removed (``3f - 6`` -> ``3f-6``), and
+     found in the response at token boundaries (``3f-6`` is not found in ``13f-60``);
+   - single lower-case variables of an equation (``x`` in ``x = 5``);
+   - point names: upper-case groups such as ``JK``, ``ABC``, ``JKLM``, compared up to rotation and
+     reversal (``JK`` == ``KJ``, ``JKLM`` == ``MLKJ``); after ``angle`` only the reversal counts
+     (``angle ABC`` == ``angle CBA`` != ``angle BAC``), and ``angle B`` matches any angle at vertex B;
+   - relation words from a fixed list (parallel, perpendicular, parallelogram, tangent, radius,
+     diameter, bisect, congruent, similar, isosceles, equilateral, right angle, midpoint, ...), with
+     light stemming and a few implications in the response (``perpendicular`` and ``90 degrees``
+     imply ``right``; ``right angle`` implies the number 90);
+   - shape words (triangle, circle, angle, line, ...) count only for an annotation that has no
+     other key token.
+3. The verdict is 1 when every key token is present in the response. An annotation with no key
+   token at all falls back to content-word overlap: 1 when at least 60% of its content words
+   (stop words removed, plural ``s`` stripped) occur in the response.
+
+Limits, honestly: it is a bag-of-tokens test. It does not bind tokens to each other
+(``angle ABC = 180 - 71`` "contains" ``angle ABC is 71 degrees``), handles no negation
+("AB is not parallel to CD" counts as parallel), knows no synonyms beyond its small lists
+(``r = 5`` is not ``the radius is 5``; ``0.5`` is not ``1/2``), does not evaluate or reorder
+algebra (``-6 + 3f`` is not ``3f - 6``), and reads no image. A response that merely lists the
+facts' tokens gets credit: the repetition penalty, not this judge, is what discourages that. It
+is meant for CPU runs, tests and as a cheap baseline, not as a substitute for the LLM judge.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from perception_verl.judge.base import JudgeResult
+from perception_verl.judge.sanitize import NEUTRAL_CLOSE, NEUTRAL_OPEN, OMISSION, sanitize_response
+
+FALLBACK_OVERLAP = 0.6
+
+_UNICODE = str.maketrans(
+    {
+        "\u2212": "-",  # minus sign
+        "\u2013": "-",  # en dash
+        "\u2012": "-",
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u2014": " ",  # em dash: prose
+        "\uff1d": "=",
+        "\u2220": " angle ",  # ∠
+        "\u2221": " angle ",  # ∡
+        "\u25b3": " triangle ",  # △
+        "\u25b5": " triangle ",
+        "\u0394": " triangle ",  # Δ
+        "\u2206": " triangle ",
+        "\u2225": " parallel ",  # ∥
+        "\u2016": " parallel ",  # ‖
+        "\u22a5": " perpendicular ",  # ⊥
+        "\u27c2": " perpendicular ",
+        "\u2245": " congruent ",  # ≅
+        "\u223c": " similar ",  # ∼
+        "\u00b0": " degrees ",  # °
+        "\u00ba": " degrees ",
+        "\u2299": " circle ",  # ⊙
+        "\u221a": " sqrt ",  # √
+        "\u00d7": "*",
+        "\u00b7": "*",
+        "\u22c5": "*",
+        "\u03c0": " pi ",
+        "\u00b2": "^2",
+        "\u00b3": "^3",
+        "\u2260": " not equal ",
+        "\u2264": "<=",
+        "\u2265": ">=",
+        "\u2248": " approximately ",
+        "$": " ",
+    }
+)
+
+_LATEX_WORDS = {
+    "angle": " angle ",
+    "measuredangle": " angle ",
+    "triangle": " triangle ",
+    "bigtriangleup": " triangle ",
+    "parallel": " parallel ",
+    "perp": " perpendicular ",
+    "bot": " perpendicular ",
+    "cong": " congruent ",
+    "sim": " similar ",
+    "odot": " circle ",
+    "circledcirc": " circle ",
+    "circ": " degrees ",
+    "degree": " degrees ",
+    "cdot": "*",
+    "times": "*",
+    "pi": " pi ",
+    "neq": " not equal ",
+    "ne": " not equal ",
+    "approx": " approximately ",
+    "le": "<=",
+    "leq": "<=",
+    "ge": ">=",
+    "geq": ">=",
+    "sqrt": " sqrt ",
+}
+
+_FRAC = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
+_LATEX_COMMAND = re.compile(r"\\([A-Za-z]+)|\\[,;:! ]|\\[()\[\]]")
+_DOUBLE_BAR = re.compile(r"(?<=[A-Z])\s*\|\|\s*(?=[A-Z])")
+_SQRT = re.compile(r"\bsqrt\s*(?:\{([^{}]*)\}|\(([^()]*)\)|(\d+(?:\.\d+)?|[A-Za-z]\b))")
+_BRACES = re.compile(r"[{}]")
+
+_TAG_BLOCK = re.compile(
+    rf"{NEUTRAL_OPEN}\s*info\s*(\d+)[^{NEUTRAL_CLOSE}\n]*{NEUTRAL_CLOSE}.*?{NEUTRAL_OPEN}\s*/\s*info\s*\1[^{NEUTRAL_CLOSE}\n]*{NEUTRAL_CLOSE}",
+    re.IGNORECASE | re.DOTALL,
+)
+_TAG_ANY = re.compile(rf"{NEUTRAL_OPEN}[^{NEUTRAL_CLOSE}\n]{{0,40}}{NEUTRAL_CLOSE}?")
+
+_OPERATOR_SPACE = re.compile(r"\s*([-+*/^=<>])\s*")
+_PAREN_SPACE = re.compile(r"(?<=\()\s+|\s+(?=\))")
+_DIGIT_TIMES_LETTER = re.compile(r"(\d)\*?(?=[a-z(])")
+_DIGIT_SPACE_VAR = re.compile(r"(\d)\s+([b-z])(?![a-z0-9])")
+_MATH_WORD = re.compile(r"[0-9a-z.+\-*/^=()<>]+")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_PURE_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
+_VARIABLE = re.compile(r"[b-z]")
+_RESPONSE_VARIABLE = re.compile(r"(?<![a-z])[b-z](?![a-z])")
+
+_ANGLE_NAME = re.compile(r"\b[Aa]ngles?\s+(?:of\s+)?([A-Z]{1,3}|\d+)(?![A-Za-z0-9])")
+_POINT_GROUP = re.compile(r"(?<![A-Za-z0-9_])([A-Z]{1,6})(?![A-Za-z0-9_])")
+
+_RELATIONS: dict[str, re.Pattern[str]] = {
+    name: re.compile(pattern)
+    for name, pattern in {
+        "parallel": r"\bparallel(?!ogram)",
+        "parallelogram": r"\bparallelogram",
+        "perpendicular": r"\bperpendicular",
+        "right": r"\bright[\s-]*(?:angle|angled|triangle)",
+        "tangent": r"\btangen(?:t|cy|tial)",
+        "diameter": r"\bdiameters?\b",
+        "radius": r"\bradi(?:us|i|uses)\b",
+        "chord": r"\bchords?\b",
+        "secant": r"\bsecants?\b",
+        "arc": r"\barcs?\b",
+        "sector": r"\bsectors?\b",
+        "semicircle": r"\bsemi-?circle",
+        "circumference": r"\bcircumference",
+        "bisect": r"\bbisect",
+        "congruent": r"\bcongruen(?:t|ce)",
+        "similar": r"\bsimilar",
+        "equilateral": r"\bequilateral",
+        "isosceles": r"\bisosceles",
+        "scalene": r"\bscalene",
+        "midpoint": r"\bmid-?points?\b",
+        "median": r"\bmedians?\b",
+        "altitude": r"\baltitudes?\b",
+        "hypotenuse": r"\bhypotenuse",
+        "perimeter": r"\bperimeter",
+        "area": r"\bareas?\b",
+        "diagonal": r"\bdiagonals?\b",
+        "inscribed": r"\binscrib",
+        "circumscribed": r"\bcircumscrib",
+        "rectangle": r"\brectang",
+        "square": r"\bsquares?\b(?!\s*root)",
+        "rhombus": r"\brhomb(?:us|i|uses)\b",
+        "trapezoid": r"\btrapez(?:oid|ium)",
+        "kite": r"\bkites?\b",
+        "center": r"\bcent(?:er|re)(?:s|d|ed)?\b",
+        "regular": r"\bregular\b",
+        "supplementary": r"\bsupplementary",
+        "complementary": r"\bcomplementary",
+        "vertical": r"\bvertical angles?\b",
+        "collinear": r"\bcollinear",
+        "concentric": r"\bconcentric",
+    }.items()
+}
+
+_SHAPES: dict[str, re.Pattern[str]] = {
+    name: re.compile(pattern)
+    for name, pattern in {
+        "triangle": r"\btriangles?\b",
+        "circle": r"\bcircles?\b",
+        "quadrilateral": r"\bquadrilaterals?\b",
+        "pentagon": r"\bpentagons?\b",
+        "hexagon": r"\bhexagons?\b",
+        "polygon": r"\bpolygons?\b",
+        "angle": r"\bangles?\b",
+        "line": r"\blines?\b",
+        "segment": r"\bsegments?\b",
+        "ray": r"\brays?\b",
+        "point": r"\bpoints?\b",
+    }.items()
+}
+
+_WORD = re.compile(r"[a-z]{3,}")
+_STOP_TEXT = (
+    "the and are for that this with from into onto its has have had was were will been being "
+    "which what when where who whom whose there their then than them they these those such "
+    "figure diagram image picture shown shows show given also each both all any some "
+    "not but can may might must should would could does did done very more most other"
+)
+_STOP_WORDS = frozenset(_STOP_TEXT.split())
+
+
+@dataclass(frozen=True)
+class _Keys:
+    numbers: frozenset[str]
+    expressions: tuple[str, ...]
+    variables: frozenset[str]
+    groups: frozenset[str]
+    angles: frozenset[str]
+    relations: frozenset[str]
+    content_words: frozenset[str]
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.numbers or self.expressions or self.variables or self.groups or self.angles or self.relations
+        )
+
+
+@dataclass(frozen=True)
+class _Features:
+    numbers: frozenset[str]
+    compact: str
+    variables: frozenset[str]
+    groups: frozenset[str]
+    angles: frozenset[str]
+    angle_vertices: frozenset[str]
+    concepts: frozenset[str]
+    words: frozenset[str]
+
+
+def _latex_command(match: re.Match[str]) -> str:
+    name = match.group(1)
+    if name is None:
+        return " "
+    return _LATEX_WORDS.get(name, " ")
+
+
+def _frac(match: re.Match[str]) -> str:
+    top, bottom = match.group(1).strip(), match.group(2).strip()
+    top = top if top.isalnum() else f"({top})"
+    bottom = bottom if bottom.isalnum() else f"({bottom})"
+    return f" {top}/{bottom} "
+
+
+def _sqrt(match: re.Match[str]) -> str:
+    inner = next(group for group in match.groups() if group is not None)
+    return f"sqrt({inner.strip()})"
+
+
+def _normalize(text: str) -> str:
+    """Unify notation; keeps case (point names are upper case)."""
+    for _ in range(3):
+        text, count = _FRAC.subn(_frac, text)
+        if not count:
+            break
+    text = re.sub(r"\\sqrt\s*\{", " sqrt{", text)
+    text = _LATEX_COMMAND.sub(_latex_command, text.translate(_UNICODE))
+    text = _DOUBLE_BAR.sub(" parallel ", text)
+    text = _SQRT.sub(_sqrt, text)
+    return _BRACES.sub(" ", text)
+
+
+def _compact(lower: str) -> str:
+    text = _PAREN_SPACE.sub("", _OPERATOR_SPACE.sub(r"\1", lower))
+    text = _DIGIT_SPACE_VAR.sub(r"\1\2", text)
+    return _DIGIT_TIMES_LETTER.sub(r"\1", text)
+
+
+def _canonical_number(token: str) -> str:
+    token = token.lstrip("+-")
+    if "." in token:
+        token = token.rstrip("0").rstrip(".")
+    return token.lstrip("0") or "0"
+
+
+def _dihedral(name: str) -> str:
+    variants = [name[i:] + name[:i] for i in range(len(name))]
+    reverse = name[::-1]
+    variants += [reverse[i:] + reverse[:i] for i in range(len(reverse))]
+    return min(variants)
+
+
+def _angle_key(name: str) -> str:
+    return min(name, name[::-1])
+
+
+def _starts_sentence(text: str, position: int) -> bool:
+    index = position - 1
+    while index >= 0 and text[index] in " \t":
+        index -= 1
+    return index < 0 or text[index] in ".!?:;\n"
+
+
+def _point_groups(text: str, skip: set[int]) -> set[str]:
+    groups: set[str] = set()
+    for match in _POINT_GROUP.finditer(text):
+        if match.start() in skip:
+            continue
+        name = match.group(1)
+        if name in ("A", "I") and _starts_sentence(text, match.start()):
+            continue
+        groups.add(_dihedral(name))
+    return groups
+
+
+def _content_words(lower: str) -> frozenset[str]:
+    return frozenset(word[:-1] if word.endswith("s") else word for word in _WORD.findall(lower)) - _STOP_WORDS
+
+
+@lru_cache(maxsize=4096)
+def _annotation_keys(annotation: str) -> _Keys:
+    text = _normalize(annotation)
+    angle_starts: set[int] = set()
+    angles: set[str] = set()
+    for match in _ANGLE_NAME.finditer(text):
+        angle_starts.add(match.start(1))
+        angles.add(_angle_key(match.group(1)))
+    groups = _point_groups(text, angle_starts)
+    lower = text.lower()
+    compact = _compact(lower)
+
+    numbers: set[str] = set()
+    expressions: list[str] = []
+    variables: set[str] = set()
+    for word in _MATH_WORD.findall(compact):
+        for side in word.split("="):
+            side = side.strip(".")
+            if not side:
+                continue
+            if _PURE_NUMBER.fullmatch(side):
+                numbers.add(_canonical_number(side))
+            elif any(ch.isdigit() for ch in side):
+                if side not in expressions:
+                    expressions.append(side)
+            elif "=" in word and _VARIABLE.fullmatch(side):
+                variables.add(side)
+    for label in [a for a in angles if a.isdigit()]:
+        numbers.discard(label)
+
+    relations = {name for name, pattern in _RELATIONS.items() if pattern.search(lower)}
+    keys = _Keys(
+        numbers=frozenset(numbers),
+        expressions=tuple(expressions),
+        variables=frozenset(variables),
+        groups=frozenset(groups),
+        angles=frozenset(angles),
+        relations=frozenset(relations),
+        content_words=_content_words(lower),
+    )
+    if keys.empty:
+        shapes = frozenset(name for name, pattern in _SHAPES.items() if pattern.search(lower))
+        if shapes:
+            keys = _Keys(
+                numbers=keys.numbers,
+                expressions=keys.expressions,
+                variables=keys.variables,
+                groups=keys.groups,
+                angles=keys.angles,
+                relations=shapes,
+                content_words=keys.content_words,
+            )
+    return keys
+
+
+def _strip_injected(text: str) -> str:
+    text = _TAG_BLOCK.sub(" ", text)
+    text = _TAG_ANY.sub(" ", text)
+    return OMISSION.sub("\n", text)
+
+
+def _response_features(response: str, max_chars: int) -> _Features:
+    text = _normalize(_strip_injected(sanitize_response(response, max_chars)))
+    angles: set[str] = set()
+    vertices: set[str] = set()
+    angle_starts: set[int] = set()
+    for match in _ANGLE_NAME.finditer(text):
+        name = match.group(1)
+        angle_starts.add(match.start(1))
+        angles.add(_angle_key(name))
+        if len(name) == 3:
+            vertices.add(name[1])
+        elif len(name) == 1:
+            vertices.add(name)
+    groups = _point_groups(text, set())
+    lower = text.lower()
+    compact = _compact(lower)
+    numbers = {_canonical_number(token) for token in _NUMBER.findall(compact)}
+    concepts = {name for name, pattern in _RELATIONS.items() if pattern.search(lower)}
+    concepts |= {name for name, pattern in _SHAPES.items() if pattern.search(lower)}
+    if "perpendicular" in concepts or "90 degrees" in lower:
+        concepts.add("right")
+    if "right" in concepts:
+        numbers.add("90")
+    return _Features(
+        numbers=frozenset(numbers),
+        compact=compact,
+        variables=frozenset(_RESPONSE_VARIABLE.findall(compact)),
+        groups=frozenset(groups),
+        angles=frozenset(angles),
+        angle_vertices=frozenset(vertices),
+        concepts=frozenset(concepts),
+        words=_content_words(lower),
+    )
+
+
+def _has_expression(compact: str, expression: str) -> bool:
+    start = compact.find(expression)
+    while start >= 0:
+        end = start + len(expression)
+        before = compact[start - 1] if start else " "
+        after = compact[end] if end < len(compact) else " "
+        if not (before.isalnum() or before == ".") and not (after.isalnum() or after == "."):
+            return True
+        start = compact.find(expression, start + 1)
+    return False
+
+
+def _angle_present(name: str, features: _Features) -> bool:
+    if name in features.angles:
+        return True
+    return len(name) == 1 and name.isalpha() and name in features.angle_vertices
+
+
+def _verdict(keys: _Keys, features: _Features) -> int:
+    if keys.empty:
+        if not keys.content_words:
+            return 0
+        found = len(keys.content_words & features.words)
+        return int(found / len(keys.content_words) >= FALLBACK_OVERLAP)
+    present = (
+        keys.numbers <= features.numbers
+        and keys.variables <= features.variables
+        and keys.groups <= features.groups
+        and keys.relations <= features.concepts
+        and all(_angle_present(name, features) for name in keys.angles)
+        and all(_has_expression(features.compact, expression) for expression in keys.expressions)
+    )
+    return int(present)
+
+
+def lexical_verdicts(annotations: Sequence[str], response: str, *, max_chars: int = 6000) -> tuple[int, ...]:
+    """One 0/1 per annotation: 1 when the (sanitised) response holds all of that fact's key tokens."""
+    if isinstance(annotations, str):
+        raise TypeError("annotations must be a sequence of strings, not a single string")
+    if not annotations:
+        return ()
+    features = _response_features(response, max_chars)
+    return tuple(_verdict(_annotation_keys(annotation), features) for annotation in annotations)
+
+
+class LexicalJudge:
+    """:class:`~perception_verl.judge.base.Judge` backed by :func:`lexical_verdicts` (no network)."""
+
+    def __init__(self, max_response_chars: int = 6000) -> None:
+        self.max_response_chars = max_response_chars
+
+    async def start(self) -> None:
+        """Nothing to check: the lexical judge has no server."""
+
+    async def judge(self, annotations: Sequence[str], response: str) -> JudgeResult:
+        verdicts = lexical_verdicts(annotations, response, max_chars=self.max_response_chars)
+        return JudgeResult(verdicts=verdicts, requests=0)
+
+    async def close(self) -> None:
+        """Nothing to release."""
