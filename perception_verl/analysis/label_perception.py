@@ -172,7 +172,7 @@ def build_judge(args: argparse.Namespace) -> Judge:
     if args.judge == "lexical":
         from perception_verl.judge.lexical import LexicalJudge
 
-        return LexicalJudge()
+        return LexicalJudge(max_response_chars=args.max_response_chars)
     from perception_verl.client.chat import ChatClientConfig
     from perception_verl.judge.sglang import SGLangJudge, SGLangJudgeConfig
 
