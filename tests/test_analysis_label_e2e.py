@@ -116,6 +116,7 @@ def test_sglang_judge_over_loopback_server(tmp_path: Path) -> None:
         bodies = list(server.received)
     assert summary["labelled"] == 7
     assert summary["judge_failures"] == 0
+    assert summary["judge_metrics"]["judged"] == 7
     # the loopback judge answers with lexical verdicts, so the labels match the offline judge's
     assert out.read_text() == lexical_out.read_text()
     assert chat_requests == 7  # one request per response with annotations

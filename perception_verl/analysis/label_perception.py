@@ -290,6 +290,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 3
     write_jsonl_atomic(args.out, outcome.labels)
     summary = outcome.summary(len(rows))
+    metrics = getattr(judge, "metrics", None)
+    if callable(metrics):
+        summary["judge_metrics"] = metrics()
     if args.json:
         sys.stdout.write(json.dumps({**summary, "out": str(args.out)}) + "\n")
     else:
