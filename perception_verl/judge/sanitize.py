@@ -36,9 +36,7 @@ TAG_LIKE = re.compile(
     re.IGNORECASE,
 )
 # Chat-template special-token syntax: <|im_start|>, <|im_end|>, <｜begin▁of▁sentence｜>, ...
-SPECIAL_TOKEN_LIKE = re.compile(
-    rf"[{_OPENERS}](\s*[|\uff5c][\w\u2581.\-]{{1,40}}[|\uff5c]\s*)[{_CLOSERS}]"
-)
+SPECIAL_TOKEN_LIKE = re.compile(rf"[{_OPENERS}](\s*[|\uff5c][\w\u2581.\-]{{1,40}}[|\uff5c]\s*)[{_CLOSERS}]")
 
 OMISSION = re.compile(r"\n\[\.\.\. (\d+) characters omitted \.\.\.\]\n")
 
@@ -55,11 +53,7 @@ def clean_characters(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if text.isprintable():
         return text
-    return "".join(
-        ch
-        for ch in text
-        if ch in _KEEP_CONTROLS or unicodedata.category(ch) not in ("Cc", "Cf")
-    )
+    return "".join(ch for ch in text if ch in _KEEP_CONTROLS or unicodedata.category(ch) not in ("Cc", "Cf"))
 
 
 def _neutral_tag(match: re.Match[str]) -> str:
