@@ -1,0 +1,1 @@
+"""Command-line data preparation scripts (thin wrappers over ``perception_verl``)."""

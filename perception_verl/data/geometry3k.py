@@ -1,0 +1,282 @@
+"""Build verl-ready Geometry3K parquet files with visual annotations.
+
+Pipeline: read the requested source splits -> validate each row and normalise its images to PNG
+(errors name split, index and id) -> read annotation records and match them to rows -> build
+verl rows -> write every output atomically. Same inputs give byte-identical files.
+
+Splits: Geometry3K has ``train``/``validation``/``test``. ``split_map`` says which source splits
+feed which output (default ``train -> train``, ``test -> test``; ``validation`` is left out unless
+mapped, e.g. ``{"train": "train", "validation": "train", "test": "test"}``). Rows keep source
+order, source splits in ``split_map`` order. ``only_annotated`` filters the ``train`` output only:
+validation data should cover the whole test split.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import fmean
+from typing import Any
+
+from tqdm import tqdm
+
+from perception_verl.data.annotation_source import (
+    PUBLISHED_ANNOTATIONS,
+    AnnotationLoad,
+    load_annotation_records,
+)
+from perception_verl.data.images import ImageDataError, MissingImageError, decode_images
+from perception_verl.data.loading import load_split_rows
+from perception_verl.data.matching import MatchReport, ProblemKeys, match_annotations, normalise_answer
+from perception_verl.data.matching import normalise_problem as _norm_problem
+from perception_verl.data.schema import (
+    DEFAULT_INSTRUCTION,
+    ROW_SCHEMA,
+    ConvertedProblem,
+    RowError,
+    build_row,
+    check_instruction,
+    describe_row,
+)
+from perception_verl.data.writer import write_outputs_atomically
+
+logger = logging.getLogger(__name__)
+
+GEOMETRY3K = "hiyouga/geometry3k"
+DEFAULT_SPLIT_MAP: dict[str, str] = {"train": "train", "test": "test"}
+FILTERED_OUTPUT = "train"
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Everything one build needs; ``outputs`` maps output names (values of ``split_map``) to paths."""
+
+    outputs: Mapping[str, Path]
+    source: str = GEOMETRY3K
+    annotations: str | None = PUBLISHED_ANNOTATIONS
+    annotation_column: str | None = None
+    split_map: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_SPLIT_MAP))
+    instruction: str = DEFAULT_INSTRUCTION
+    only_annotated: bool = False
+    match_images: bool = True
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class OutputSummary:
+    """Counts for one written file."""
+
+    name: str
+    path: Path
+    source_splits: tuple[str, ...]
+    rows_in: int
+    rows_out: int
+    annotated: int
+    annotations_min: int
+    annotations_mean: float
+    annotations_max: int
+
+
+@dataclass
+class BuildReport:
+    """What a build read, matched and wrote."""
+
+    outputs: list[OutputSummary] = field(default_factory=list)
+    annotation_load: AnnotationLoad | None = None
+    match: MatchReport | None = None
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def convert_row(split: str, index: int, row: Mapping[str, Any]) -> ConvertedProblem:
+    """Validate one Geometry3K row and normalise its images (raises :class:`RowError`)."""
+    row_id = _text(row.get("id")) or None
+    where = describe_row(split, index, row_id)
+    problem = _text(row.get("problem"))
+    if not problem or not _norm_problem(problem):
+        raise RowError(f"{where}: empty problem")
+    answer = _text(row.get("answer"))
+    if not answer:
+        raise RowError(f"{where}: missing answer")
+    try:
+        images = decode_images(row.get("images"))
+    except MissingImageError as error:
+        raise RowError(f"{where}: missing image: {error}") from None
+    except ImageDataError as error:
+        raise RowError(f"{where}: unreadable image bytes: {error}") from None
+    if not images:
+        raise RowError(f"{where}: missing image")
+    return ConvertedProblem(
+        split=split,
+        index=index,
+        id=row_id,
+        problem=problem,
+        answer=answer,
+        images=tuple(image.png for image in images),
+        image_hashes=tuple(image.pixel_hash for image in images),
+    )
+
+
+def convert_split(split: str, rows: Sequence[Mapping[str, Any]], *, progress: bool) -> list[ConvertedProblem]:
+    """Convert a split's rows in order, with a progress bar."""
+    return [
+        convert_row(split, index, row)
+        for index, row in enumerate(tqdm(rows, desc=f"geometry3k {split}", unit="row", disable=not progress))
+    ]
+
+
+def problem_keys(problem: ConvertedProblem) -> ProblemKeys:
+    return ProblemKeys(
+        row=(problem.split, problem.index),
+        id=problem.id,
+        problem=_norm_problem(problem.problem),
+        answer=normalise_answer(problem.answer),
+        image_hashes=problem.image_hashes,
+    )
+
+
+def _summary(
+    name: str, path: Path, splits: tuple[str, ...], rows_in: int, rows: Sequence[Mapping[str, Any]]
+) -> OutputSummary:
+    counts = [row["extra_info"]["num_annotations"] for row in rows if row["extra_info"]["num_annotations"]]
+    return OutputSummary(
+        name=name,
+        path=path,
+        source_splits=splits,
+        rows_in=rows_in,
+        rows_out=len(rows),
+        annotated=len(counts),
+        annotations_min=min(counts, default=0),
+        annotations_mean=fmean(counts) if counts else 0.0,
+        annotations_max=max(counts, default=0),
+    )
+
+
+def _check_config(config: BuildConfig) -> str:
+    instruction = check_instruction(config.instruction)
+    if not config.split_map:
+        raise ValueError("split_map is empty: nothing to convert")
+    unknown = sorted(set(config.split_map.values()) - set(config.outputs))
+    if unknown:
+        raise ValueError(
+            f"split_map names output(s) {unknown} with no path; outputs: {sorted(config.outputs)}"
+        )
+    unused = sorted(set(config.outputs) - set(config.split_map.values()))
+    if unused:
+        raise ValueError(
+            f"output(s) {unused} are fed by no source split; split_map: {dict(config.split_map)}"
+        )
+    if config.only_annotated and not config.annotations:
+        raise ValueError("only_annotated needs an annotation source")
+    return instruction
+
+
+def build_geometry3k(config: BuildConfig) -> BuildReport:
+    """Run the whole conversion and write the outputs; returns counts for the summary table."""
+    instruction = _check_config(config)
+    source_splits = list(config.split_map)
+    raw = load_split_rows(config.source, source_splits)
+    converted = {split: convert_split(split, raw[split], progress=config.progress) for split in source_splits}
+    del raw
+
+    report = BuildReport()
+    assigned: Mapping[tuple[str, int], tuple[str, ...]] = {}
+    if config.annotations:
+        report.annotation_load = load_annotation_records(
+            config.annotations,
+            annotation_column=config.annotation_column,
+            use_images=config.match_images,
+            progress=config.progress,
+        )
+        problems = [problem_keys(p) for split in source_splits for p in converted[split]]
+        report.match = match_annotations(
+            problems, report.annotation_load.records, use_images=config.match_images
+        )
+        assigned = report.match.assigned
+        _log_match(report.match)
+
+    staged: dict[Path, list[dict[str, Any]]] = {}
+    for name, path in config.outputs.items():
+        splits = tuple(split for split in source_splits if config.split_map[split] == name)
+        rows_in = 0
+        rows: list[dict[str, Any]] = []
+        for split in splits:
+            for problem in converted[split]:
+                rows_in += 1
+                facts = assigned.get((problem.split, problem.index), ())
+                if config.only_annotated and name == FILTERED_OUTPUT and not facts:
+                    continue
+                rows.append(build_row(problem, facts, instruction))
+        if not rows:
+            raise ValueError(f"output {name!r} would be empty (source splits {list(splits)})")
+        staged[Path(path)] = rows
+        report.outputs.append(_summary(name, Path(path), splits, rows_in, rows))
+    write_outputs_atomically(staged, ROW_SCHEMA)
+    return report
+
+
+def _log_match(match: MatchReport) -> None:
+    counts = match.counts()
+    logger.info("annotation matching: %s", counts)
+    for label, wheres in (("unmatched", match.unmatched), ("ambiguous", match.ambiguous)):
+        if wheres:
+            shown = ", ".join(wheres[:5]) + (" ..." if len(wheres) > 5 else "")
+            logger.warning("%d annotation record(s) %s, e.g. %s", len(wheres), label, shown)
+    if match.conflicting:
+        logger.warning(
+            "%d row(s) got conflicting annotations and keep none: %s",
+            len(match.conflicting),
+            match.conflicting[:5],
+        )
+
+
+def _padded(cells: Sequence[str], widths: Sequence[int]) -> list[str]:
+    return [cell.ljust(width) for cell, width in zip(cells, widths, strict=True)]
+
+
+def format_summary(report: BuildReport) -> str:
+    """The closing summary as a plain-text table (rows in/out, annotated rows, facts per row)."""
+    header = (
+        "output",
+        "from splits",
+        "rows in",
+        "rows out",
+        "annotated",
+        "ann min",
+        "ann mean",
+        "ann max",
+        "path",
+    )
+    lines = [header]
+    for out in report.outputs:
+        lines.append(
+            (
+                out.name,
+                ",".join(out.source_splits),
+                str(out.rows_in),
+                str(out.rows_out),
+                str(out.annotated),
+                str(out.annotations_min),
+                f"{out.annotations_mean:.2f}",
+                str(out.annotations_max),
+                str(out.path),
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    table = ["  ".join(_padded(line, widths)).rstrip() for line in lines]
+    table.insert(1, "  ".join("-" * width for width in widths))
+    if report.annotation_load is not None and report.match is not None:
+        load, counts = report.annotation_load, report.match.counts()
+        table.append(
+            f"annotation rows read {load.rows_read}: used {len(load.records)}, "
+            f"skipped failed {load.skipped_failed}, skipped empty {load.skipped_empty}"
+        )
+        table.append(
+            "annotation records: matched {matched}, unmatched {unmatched}, ambiguous {ambiguous}; "
+            "rows: conflicting {conflicting_rows}, annotated {annotated_rows}".format(**counts)
+        )
+    return "\n".join(table) + "\n"
