@@ -1,9 +1,11 @@
 """A loopback OpenAI-compatible chat server for tests and benchmarks, with fault switches.
 
-:class:`LoopbackServer` runs an aiohttp web app on 127.0.0.1 (ephemeral port) in a background thread
-with its own event loop. It serves ``GET /health``, ``GET /v1/models`` and
-``POST /v1/chat/completions`` in the shapes SGLang's OpenAI-compatible server uses; the assistant
-text comes from a pluggable ``responder(messages, body) -> str``.
+:class:`LoopbackServer` runs an aiohttp web app on 127.0.0.1 (an ephemeral port unless ``port`` is
+given, e.g. to bring a "down" URL back) in a background thread with its own event loop. It serves
+``GET /health``, ``GET /v1/models`` and ``POST /v1/chat/completions`` in the shapes SGLang's
+OpenAI-compatible server uses; the assistant text comes from a pluggable
+``responder(messages, body) -> str``. A "down" server is just a URL where nothing listens
+(:func:`closed_port_url`).
 
 Switches are plain attributes, read on every request, so a test may change them at any time:
 ``latency_s`` (fixed delay) or ``latency_fn(body) -> seconds`` (a latency model: prefill, cache);
@@ -103,6 +105,7 @@ class LoopbackServer:
         api_key: str | None = None,
         token_count: Callable[[str], int] = word_count,
         keep_bodies: int = 100_000,
+        port: int = 0,
     ) -> None:
         if over_cap not in ("queue", "reject"):
             raise ValueError(f"over_cap must be 'queue' or 'reject', got {over_cap!r}")
@@ -139,7 +142,7 @@ class LoopbackServer:
         self._stopping: asyncio.Event | None = None
         self._queue: asyncio.Semaphore | None = None
         self._queue_size: int | None = None
-        self.port = 0
+        self.port = port
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -155,7 +158,7 @@ class LoopbackServer:
         self.stop()
 
     def start(self) -> None:
-        """Bind an ephemeral port and serve in a daemon thread; returns once the port is listening."""
+        """Bind ``port`` (0: ephemeral) and serve in a daemon thread; returns once it is listening."""
         if self._thread is not None:
             raise RuntimeError("LoopbackServer already started")
         loop = asyncio.new_event_loop()
@@ -206,7 +209,7 @@ class LoopbackServer:
             app, handle_signals=False, shutdown_timeout=1.0, handler_cancellation=True, access_log=None
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
         server = site._server
         assert server is not None
