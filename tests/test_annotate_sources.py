@@ -42,6 +42,8 @@ def test_geometry3k_shaped_parquet(tmp_path):
     assert problems[1].answer == "4.5"
     assert problems[0].images == (png,)
     assert len(problems[1].images) == 2
+    assert problems[0].split is None
+    assert [p.split for p in load_problems([str(path)], split="train")] == ["train", "train"]
 
 
 def test_jsonl_with_custom_columns_base64_paths_and_jpeg(tmp_path):

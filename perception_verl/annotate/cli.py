@@ -11,6 +11,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from tqdm.contrib.logging import logging_redirect_tqdm
+
 from perception_verl.annotate.pipeline import PipelineConfig, RunSummary, run_pipeline
 from perception_verl.annotate.sources import Columns, Problem, load_problems
 from perception_verl.annotate.store import ResultStore, StoreError
@@ -152,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("math_verify").setLevel(logging.ERROR)
     try:
         config = pipeline_config(args)
         solver_config, extractor_config = client_config(args, "solver"), client_config(args, "extractor")
@@ -163,18 +166,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.limit is not None:
         problems = problems[: args.limit]
     try:
-        summary = asyncio.run(
-            collect(
-                problems,
-                args.output,
-                solver_config,
-                extractor_config,
-                config,
-                health_check=not args.no_health_check,
-                fsync_every=args.fsync_every,
-                progress=not args.no_progress,
+        with logging_redirect_tqdm():
+            summary = asyncio.run(
+                collect(
+                    problems,
+                    args.output,
+                    solver_config,
+                    extractor_config,
+                    config,
+                    health_check=not args.no_health_check,
+                    fsync_every=args.fsync_every,
+                    progress=not args.no_progress,
+                )
             )
-        )
     except (JudgeUnavailable, StoreError) as error:
         logger.error("%s", error)
         return EXIT_UNAVAILABLE

@@ -159,8 +159,10 @@ def failed_row(problem: Problem, stage: str, reason: str) -> dict[str, Any]:
 def ok_row(
     problem: Problem, annotations: list[str], solution: str, config: PipelineConfig, verified: int
 ) -> dict[str, Any]:
+    split = {"split": problem.split} if problem.split is not None else {}
     return {
         "id": problem.id,
+        **split,
         "problem": problem.question,
         "answer": problem.answer,
         "annotations": annotations,

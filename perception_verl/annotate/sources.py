@@ -36,12 +36,17 @@ class Columns:
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem to annotate: its id as given in the input, text, ground truth and encoded images."""
+    """One problem to annotate: its id as given in the input, text, ground truth and encoded images.
+
+    ``split`` names the dataset split it came from when one was chosen (it helps the dataset
+    builder match annotations to problems whose ids repeat across splits).
+    """
 
     id: Any
     question: str
     answer: str
     images: tuple[bytes, ...]
+    split: str | None = None
 
 
 def _decode_base64(text: str, where: str) -> bytes:
@@ -94,7 +99,9 @@ def _text(value: Any, where: str) -> str:
     return value
 
 
-def record_to_problem(record: Mapping[str, Any], columns: Columns, where: str, base_dir: Path) -> Problem:
+def record_to_problem(
+    record: Mapping[str, Any], columns: Columns, where: str, base_dir: Path, split: str | None = None
+) -> Problem:
     """Validate one input record and turn it into a :class:`Problem`."""
     for name in (columns.id, columns.question, columns.answer, columns.image):
         if name not in record:
@@ -107,11 +114,12 @@ def record_to_problem(record: Mapping[str, Any], columns: Columns, where: str, b
         question=_text(record[columns.question], f"{where} column {columns.question!r}"),
         answer=_text(record[columns.answer], f"{where} column {columns.answer!r}"),
         images=_images(record[columns.image], f"{where} column {columns.image!r}", base_dir),
+        split=split,
     )
 
 
 def problems_from_records(
-    records: Iterable[tuple[str, Mapping[str, Any], Path]], columns: Columns
+    records: Iterable[tuple[str, Mapping[str, Any], Path]], columns: Columns, split: str | None = None
 ) -> list[Problem]:
     """Problems from ``(where, record, base_dir)`` triples; ids must be unique.
 
@@ -120,7 +128,7 @@ def problems_from_records(
     problems: list[Problem] = []
     seen: dict[str, str] = {}
     for where, record, base_dir in records:
-        problem = record_to_problem(record, columns, where, base_dir)
+        problem = record_to_problem(record, columns, where, base_dir, split)
         key = row_key(problem.id)
         if key in seen:
             raise SourceError(f"{where}: id {problem.id!r} already used at {seen[key]}")
@@ -152,4 +160,4 @@ def load_problems(
         base_dir = _base_dir(source)
         for label, rows in groups:
             triples.extend((f"{label} row {index}", record, base_dir) for index, record in enumerate(rows))
-    return problems_from_records(triples, columns)
+    return problems_from_records(triples, columns, split)
