@@ -74,7 +74,7 @@ def _unknown(key: str, known: tuple[str, ...], where: str) -> RewardConfigError:
     close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     return RewardConfigError(
-        f"unknown option {where}{key!r}{hint} (known: {', '.join(known)})"
+        f"unknown option {where}{key}{hint} (known: {', '.join(known)})"
     )
 
 
@@ -165,12 +165,15 @@ def _weights(value: Any) -> RewardWeights:
     parsed: dict[str, Any] = {}
     for key, raw in value.items():
         if key not in _WEIGHT_KEYS:
-            raise _unknown(str(key), _WEIGHT_KEYS, "weights.")
+            raise _unknown(str(key), _WEIGHT_KEYS, "reward.reward_kwargs.weights.")
         if key == "repetition_n":
             parsed[key] = _number(f"weights.{key}", raw, integer=True, minimum=1)
         else:
             parsed[key] = _number(f"weights.{key}", raw, integer=False, minimum=0.0)
-    return RewardWeights(**parsed)
+    try:
+        return RewardWeights(**parsed)
+    except ValueError as err:
+        raise RewardConfigError(f"option 'weights': {err}") from None
 
 
 def _annotations_key(value: Any) -> str:

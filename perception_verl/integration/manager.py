@@ -111,7 +111,8 @@ def build_judge(
     if options.judge == "lexical":
         from perception_verl.judge.lexical import LexicalJudge
 
-        return ("lexical",), LexicalJudge
+        chars = options.max_response_chars
+        return ("lexical", chars), lambda: LexicalJudge(max_response_chars=chars)
     from perception_verl.client.chat import ChatClientConfig
     from perception_verl.judge.sglang import SGLangJudge, SGLangJudgeConfig
 

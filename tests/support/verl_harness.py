@@ -6,7 +6,8 @@
 - :class:`Sample` + :func:`build_dataproto` make a right-padded ``DataProto`` shaped like the batch the
   reward loop receives (prompts left-padded, responses right-padded, reward fields as non-tensors).
 - :func:`local_ray` starts a small local Ray cluster; :func:`score_with_reward_loop` runs verl's
-  ``RewardLoopManager`` on a batch and returns its output ``DataProto``.
+  ``RewardLoopManager`` on a batch and returns its output ``DataProto``;
+  :func:`last_token_scores` reads each row's score back from ``rm_scores``.
 """
 
 from __future__ import annotations
@@ -179,14 +180,18 @@ def last_token_scores(data: Any, rm_scores: torch.Tensor) -> list[float]:
 
 
 @contextlib.contextmanager
-def local_ray(num_cpus: int = 2, env_vars: Mapping[str, str] | None = None) -> Iterator[None]:
-    """A local Ray cluster for the duration of the block (the test's repo on the workers' path)."""
+def local_ray(
+    num_cpus: int = 2, env_vars: Mapping[str, str] | None = None, setup_hook: str | None = None
+) -> Iterator[None]:
+    """A local Ray cluster for the block: the repo on the workers' path, optional worker setup hook."""
     import ray
 
     repo_root = str(Path(__file__).resolve().parents[2])
     python_path = os.pathsep.join(p for p in (repo_root, os.environ.get("PYTHONPATH", "")) if p)
     env = {"PYTHONPATH": python_path, "TOKENIZERS_PARALLELISM": "false", **(env_vars or {})}
-    runtime_env = {"env_vars": env}
+    runtime_env: dict[str, Any] = {"env_vars": env}
+    if setup_hook is not None:
+        runtime_env["worker_process_setup_hook"] = setup_hook
     ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=True, runtime_env=runtime_env)
     try:
         yield
@@ -194,12 +199,34 @@ def local_ray(num_cpus: int = 2, env_vars: Mapping[str, str] | None = None) -> I
         ray.shutdown()
 
 
-def score_with_reward_loop(cfg: Any, data: Any) -> tuple[Any, Any]:
-    """Start verl's ``RewardLoopManager`` for ``cfg`` and score ``data``; returns (output, manager).
+def score_with_reward_loop(cfg: Any, data: Any) -> Any:
+    """Start verl's ``RewardLoopManager`` for ``cfg``, score ``data`` with it, stop its workers.
 
-    The caller owns the manager (its Ray actors end with the cluster).
+    Returns the manager's output ``DataProto`` (``rm_scores`` plus the stacked reward extras).
+    The workers are Ray actors with fixed names, so they are stopped before returning to let the
+    next call start its own.
     """
+    import ray
     from verl.experimental.reward_loop import RewardLoopManager
 
     manager = RewardLoopManager(cfg)
-    return manager.compute_rm_score(data), manager
+    try:
+        return manager.compute_rm_score(data)
+    finally:
+        for index, worker in enumerate(manager.reward_loop_workers):
+            ray.kill(worker, no_restart=True)
+            _wait_name_released(f"reward_loop_worker_{index}")
+
+
+def _wait_name_released(name: str, attempts: int = 100) -> None:
+    import time
+
+    import ray
+
+    for _ in range(attempts):
+        try:
+            ray.get_actor(name)
+        except ValueError:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"Ray actor {name!r} still registered after it was killed")

@@ -1,0 +1,146 @@
+"""PerceptionRewardManager.run_single on real DataProto samples, without Ray (lexical and HTTP judges)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from omegaconf import OmegaConf
+from transformers import AutoTokenizer
+
+from perception_verl.client.errors import JudgeUnavailable
+from perception_verl.data.annotations import AnnotationError
+from perception_verl.integration.manager import EXTRA_KEYS, JudgeFailedError, PerceptionRewardManager
+from perception_verl.judge.lexical import lexical_verdicts
+from perception_verl.rewards.total import score_response
+from tests.support.fake_sglang import JUDGE_MODEL, fake_sglang
+from tests.support.tiny_model import build_tiny_tokenizer
+from tests.support.verl_harness import Sample, build_dataproto
+
+GOOD = (
+    "<think>\nJKLM is a parallelogram, so JK = LM and 3f - 6 = 2f + 1.\n</think>\n"
+    "<answer>\nSo f = 7 and \\boxed{7}.\n</answer>"
+)
+PARTIAL = "<think>\nOpposite sides are equal, so f = 7.\n</think>\n<answer>\n\\boxed{7}\n</answer>"
+WRONG = "<think>\nJKLM is a parallelogram.\n</think>\n<answer>\n\\boxed{5}\n</answer>"
+FACTS = ["JKLM is a parallelogram", "JK = 3f - 6"]
+
+SAMPLES = [
+    Sample("Find f. <image>", GOOD, "7", FACTS, uid="a"),
+    Sample("Find f. <image>", PARTIAL, "7", FACTS, uid="a"),
+    Sample("Find f. <image>", WRONG, "7", "<info1>JKLM is a parallelogram</info1><info2>JK = 3f - 6</info2>"),
+    Sample("Find x. <image>", GOOD, "7", None, uid="b"),
+]
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    return AutoTokenizer.from_pretrained(str(build_tiny_tokenizer(Path(tmp_path_factory.mktemp("tok")))))
+
+
+def make_manager(tokenizer: Any, **kwargs: Any) -> PerceptionRewardManager:
+    config = OmegaConf.create({"reward": {"reward_kwargs": kwargs}, "trainer": {"use_v1": True}})
+    return PerceptionRewardManager(config, tokenizer, compute_score=None)
+
+
+def run_all(manager: PerceptionRewardManager, data: Any) -> list[dict]:
+    async def go() -> list[dict]:
+        try:
+            return await asyncio.gather(*(manager.run_single(data[i : i + 1]) for i in range(len(data))))
+        finally:
+            await manager.close()
+
+    return asyncio.run(go())
+
+
+def expected(sample: Sample) -> Any:
+    from perception_verl.data.annotations import parse_annotations
+
+    facts = parse_annotations(sample.annotations)
+    verdicts = lexical_verdicts(facts, sample.response) if facts else None
+    return score_response(sample.response, sample.ground_truth, verdicts, num_annotations=len(facts))
+
+
+def test_lexical_scores_match_the_reward_functions(tokenizer: Any) -> None:
+    outputs = run_all(make_manager(tokenizer), build_dataproto(tokenizer, SAMPLES))
+    for sample, out in zip(SAMPLES, outputs, strict=True):
+        breakdown = expected(sample)
+        info = out["reward_extra_info"]
+        assert tuple(info) == EXTRA_KEYS
+        assert all(isinstance(v, float) for v in info.values())
+        assert out["reward_score"] == pytest.approx(breakdown.score)
+        assert info["accuracy"] == breakdown.accuracy and info["num_annotations"] == breakdown.num_annotations
+        assert info["judge_failed"] == 0.0
+    assert outputs[0]["reward_extra_info"]["perception"] > outputs[1]["reward_extra_info"]["perception"]
+    assert outputs[3]["reward_extra_info"]["perception_excluded"] == 1.0
+    assert outputs[3]["reward_extra_info"]["num_annotations"] == 0.0
+
+
+def test_annotations_read_from_extra_info_path(tokenizer: Any) -> None:
+    data = build_dataproto(tokenizer, SAMPLES[:1], annotations_field="extra_info")
+    default = run_all(make_manager(tokenizer), data)[0]["reward_extra_info"]
+    assert default["num_annotations"] == 0.0 and default["perception_excluded"] == 1.0
+    moved = run_all(make_manager(tokenizer, annotations_key="extra_info.annotations"), data)[0]
+    assert moved["reward_extra_info"]["num_annotations"] == 2.0
+    assert moved["reward_score"] == pytest.approx(expected(SAMPLES[0]).score)
+
+
+def test_bad_rows_fail_with_the_row_named(tokenizer: Any) -> None:
+    bad = build_dataproto(tokenizer, [Sample("p", GOOD, "7", [1, 2])])
+    with pytest.raises(AnnotationError, match="index=0"):
+        run_all(make_manager(tokenizer), bad)
+    missing = build_dataproto(tokenizer, SAMPLES[:1])
+    missing.non_tensor_batch["reward_model"][0] = {"style": "rule"}
+    with pytest.raises(KeyError, match=r"reward_model\.ground_truth"):
+        run_all(make_manager(tokenizer), missing)
+
+
+def sglang_kwargs(url: str, **extra: Any) -> dict[str, Any]:
+    return {"judge": "sglang", "judge_urls": url, "judge_model": JUDGE_MODEL, "max_retries": 0, **extra}
+
+
+def test_http_judge_shared_and_health_checked_once(tokenizer: Any) -> None:
+    data = build_dataproto(tokenizer, SAMPLES)
+    with fake_sglang() as server:
+        first = make_manager(tokenizer, **sglang_kwargs(server.url, constrained=True))
+        second = make_manager(tokenizer, **sglang_kwargs(server.url, constrained=True))
+
+        async def go() -> list[dict]:
+            try:
+                half = [first.run_single(data[i : i + 1]) for i in range(2)]
+                rest = [second.run_single(data[i : i + 1]) for i in range(2, len(data))]
+                return await asyncio.gather(*half, *rest)
+            finally:
+                await first.close()
+
+        outputs = asyncio.run(go())
+        assert server.routes["/health"] == 1
+        assert server.routes["/v1/chat/completions"] == 3  # the row without annotations is not judged
+        assert all("regex" in body for body in server.received)
+    for sample, out in zip(SAMPLES, outputs, strict=True):
+        assert out["reward_score"] == pytest.approx(expected(sample).score)
+        assert out["reward_extra_info"]["judge_failed"] == 0.0
+
+
+def test_judge_failure_excluded_by_default(tokenizer: Any) -> None:
+    data = build_dataproto(tokenizer, SAMPLES[:1])
+    with fake_sglang(fail_rate=1.0, fail_status=503) as server:
+        out = run_all(make_manager(tokenizer, **sglang_kwargs(server.url)), data)[0]
+    info = out["reward_extra_info"]
+    assert info["judge_failed"] == 1.0 and info["perception_excluded"] == 1.0 and info["perception"] == 0.0
+    no_perception = score_response(GOOD, "7", None, num_annotations=2)
+    assert out["reward_score"] == pytest.approx(no_perception.score)
+
+
+def test_judge_failure_raises_under_raise_policy(tokenizer: Any) -> None:
+    data = build_dataproto(tokenizer, SAMPLES[:1])
+    with fake_sglang(fail_rate=1.0, fail_status=503) as server, pytest.raises(JudgeFailedError, match="503"):
+        run_all(make_manager(tokenizer, **sglang_kwargs(server.url, failure_policy="raise")), data)
+
+
+def test_unhealthy_judge_stops_the_first_sample(tokenizer: Any) -> None:
+    data = build_dataproto(tokenizer, SAMPLES[:1])
+    with fake_sglang(health_ok=False) as server, pytest.raises(JudgeUnavailable, match=str(server.port)):
+        run_all(make_manager(tokenizer, **sglang_kwargs(server.url, health_timeout_s=1)), data)
