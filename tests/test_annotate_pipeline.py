@@ -264,3 +264,54 @@ def test_killed_midway_and_restarted_gives_the_same_file_as_an_uninterrupted_run
     assert set(restart_calls) == {f"P{i}" for i in range(5, 10)}
     summary = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert summary["skipped"] == 5 and summary["processed"] == 5
+
+
+def test_ctrl_c_keeps_finished_rows_and_the_rerun_completes(tmp_path, capsys):
+    script = make_script(6)
+    input_path = write_input(tmp_path / "in.parquet", script)
+    output = tmp_path / "out.jsonl"
+
+    def slow_after_two(body: dict) -> float:
+        text = body["messages"][-1]["content"][-1]["text"]
+        return 0.0 if text.split(":")[0] in ("P0", "P1") else 120.0
+
+    with endpoints(script) as ends:
+        ends.solver.latency_fn = slow_after_two
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        command = [sys.executable, str(REPO / "data_prep" / "collect_annotations.py")]
+        command += cli_args(input_path, output, ends, "--problems-in-flight", "2", "--log-level", "WARNING")
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            _wait_for_rows(output, 2, process)
+            process.send_signal(signal.SIGINT)
+            stdout, stderr = process.communicate(timeout=60)
+        finally:
+            process.kill()
+            process.wait(timeout=30)
+        assert process.returncode == 130, stderr.decode()[-2000:]
+        assert stdout == b""
+        assert b"rerun the same command to resume" in stderr
+        assert sorted(row["id"] for row in read_rows(output)) == [0, 1]
+
+        ends.solver.latency_fn = None
+        assert main(cli_args(input_path, output, ends)) == 0
+    assert [row["id"] for row in read_rows(output)] == list(range(6))
+    capsys.readouterr()
+
+
+def test_output_is_read_by_the_dataset_builders_annotation_loader(tmp_path, capsys):
+    from perception_verl.data.annotation_source import load_annotation_records
+
+    script = make_script(3, wrong=(1,))
+    input_path = write_input(tmp_path / "in.parquet", script)
+    output = tmp_path / "out.jsonl"
+    with endpoints(script) as ends:
+        assert main(cli_args(input_path, output, ends, "--split", "train")) == 0
+    load = load_annotation_records(str(output), progress=False)
+    assert (load.rows_read, load.skipped_failed) == (3, 1)
+    assert [(r.id, r.split, r.annotations) for r in load.records] == [
+        ("0", "train", script["P0"].facts),
+        ("2", "train", script["P2"].facts),
+    ]
+    assert load.records[0].problem == script["P0"].question and load.records[0].answer == script["P0"].answer
+    capsys.readouterr()

@@ -250,8 +250,7 @@ async def annotate_problem(
         if errors:
             reason += f"; {len(errors)} solve requests failed ({_tally(errors)})"
         return Outcome(failed_row(problem, STAGE_FILTER, reason), len(texts), 0, solver_requests, 0)
-    solution = replies[verified[0]]
-    assert isinstance(solution, str)
+    solution = dict(texts)[verified[0]]
     facts, extractor_requests, reasks = await extract(problem, solution, extractor, config)
     if isinstance(facts, str):
         row = failed_row(problem, STAGE_EXTRACT, facts)
