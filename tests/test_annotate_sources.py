@@ -99,3 +99,21 @@ def test_duplicate_ids_across_files_are_rejected(tmp_path):
         (tmp_path / name).write_text(json.dumps(row) + "\n")
     with pytest.raises(SourceError, match="id 5 already used at"):
         load_problems([str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")])
+
+
+def test_hub_style_shard_folder_with_a_split(tmp_path):
+    png = _image()
+    for split, ids in (("train", [1, 2]), ("test", [3])):
+        table = pa.table(
+            {
+                "id": ids,
+                "problem": [f"<image>Find x{i}." for i in ids],
+                "answer": ["1"] * len(ids),
+                "images": [[{"bytes": png, "path": None}]] * len(ids),
+            }
+        )
+        (tmp_path / "data").mkdir(exist_ok=True)
+        pq.write_table(table, tmp_path / "data" / f"{split}-00000-of-00001.parquet")
+    problems = load_problems([str(tmp_path)], split="train")
+    assert [(p.id, p.split) for p in problems] == [(1, "train"), (2, "train")]
+    assert sorted(p.id for p in load_problems([str(tmp_path)])) == [1, 2, 3]
