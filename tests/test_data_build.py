@@ -316,15 +316,40 @@ def test_split_mapping_instruction_file_and_output_paths(fixture_dir, tmp_path):
     assert not (tmp_path / "unused").exists()
 
 
-def test_ambiguous_when_images_are_ignored(fixture_dir, tmp_path):
-    """Without image hashes, two 'Find x.' rows cannot be told apart from a text-only record."""
+def test_text_only_records_match_on_answer_or_are_ambiguous(fixture_dir, tmp_path):
+    """A record without images or id is matched by text and answer; text alone cannot pick a 'Find x.'."""
     path = tmp_path / "text_only.jsonl"
+    circle = {"problem": TRAIN[2][0], "answer": TRAIN[2][1], "annotations": ["the circle has radius 5"]}
     path.write_text(json.dumps({"problem": "Find x.", "answer": "5", "annotations": ["AB = 13"]}) + "\n")
     result = build(fixture_dir, tmp_path / "out", annotations=str(path))
     assert "matched 1, unmatched 0, ambiguous 0" in result.stdout
-    path.write_text(json.dumps({"problem": "Find x.", "annotations": ["AB = 13"]}) + "\n")
+    assert read_rows(tmp_path / "out" / "train.parquet")[0]["reward_model"]["annotations"] == ["AB = 13"]
+    lines = [{"problem": "Find x.", "annotations": ["AB = 13"]}, circle]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     result = build(fixture_dir, tmp_path / "out", annotations=str(path))
-    assert "matched 0, unmatched 0, ambiguous 1" in result.stdout
+    assert "matched 1, unmatched 0, ambiguous 1" in result.stdout
+    assert [r["extra_info"]["num_annotations"] for r in read_rows(tmp_path / "out" / "train.parquet")] == [
+        0,
+        0,
+        1,
+        0,
+    ]
+
+
+def test_ignore_image_hash_still_matches_on_text_and_answer(fixture_dir, built, tmp_path):
+    build(fixture_dir, tmp_path, "--ignore-image-hash")
+    assert (tmp_path / "train.parquet").read_bytes() == (built / "train.parquet").read_bytes()
+
+
+def test_no_match_at_all_is_an_error(fixture_dir, tmp_path):
+    path = tmp_path / "other.jsonl"
+    path.write_text(json.dumps({"problem": "Something else.", "annotations": ["a fact"]}) + "\n")
+    result = run_cli(
+        "--source", str(fixture_dir / "hub"), "--annotations", str(path), "--out-dir", str(tmp_path)
+    )
+    assert result.returncode == 2
+    assert "no annotation from" in result.stderr and "'unmatched': 1" in result.stderr
+    assert not (tmp_path / "train.parquet").exists()
 
 
 # ---------------------------------------------------------------- bad input

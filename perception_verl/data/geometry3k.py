@@ -197,7 +197,13 @@ def build_geometry3k(config: BuildConfig) -> BuildReport:
             problems, report.annotation_load.records, use_images=config.match_images
         )
         assigned = report.match.assigned
-        _log_match(report.match)
+        _log_match(report.match, use_images=config.match_images)
+        if not assigned:
+            raise ValueError(
+                f"no annotation from {config.annotations} matched any problem "
+                f"({report.match.counts()}); check --annotation-column and the source"
+                + (", or match without image hashes (--ignore-image-hash)" if config.match_images else "")
+            )
 
     staged: dict[Path, list[dict[str, Any]]] = {}
     for name, path in config.outputs.items():
@@ -219,13 +225,14 @@ def build_geometry3k(config: BuildConfig) -> BuildReport:
     return report
 
 
-def _log_match(match: MatchReport) -> None:
-    counts = match.counts()
-    logger.info("annotation matching: %s", counts)
+def _log_match(match: MatchReport, *, use_images: bool) -> None:
+    logger.info("annotation matching: %s", match.counts())
     for label, wheres in (("unmatched", match.unmatched), ("ambiguous", match.ambiguous)):
         if wheres:
             shown = ", ".join(wheres[:5]) + (" ..." if len(wheres) > 5 else "")
             logger.warning("%d annotation record(s) %s, e.g. %s", len(wheres), label, shown)
+    if match.unmatched and use_images:
+        logger.warning("records whose images were re-sized or re-coloured match only without image hashes")
     if match.conflicting:
         logger.warning(
             "%d row(s) got conflicting annotations and keep none: %s",
