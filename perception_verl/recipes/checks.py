@@ -1,0 +1,231 @@
+"""The checks a recipe's dry run makes before a GPU is touched.
+
+Each check returns a :class:`Check` (what was looked at, whether it is fine, and one line saying
+why) instead of raising, so the dry run can report every problem at once. The judge's health check
+is the only one doing network I/O (:func:`check_judge`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+MANAGER_MODULE = "pkg://perception_verl.integration.manager"
+MANAGER_NAME = "PerceptionRewardManager"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One finding of the dry run: ``ok`` False means the run must not start."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class DataReport:
+    """What a data file holds, as far as the reward needs to know."""
+
+    path: str
+    rows: int
+    with_ground_truth: int
+    with_annotations: int
+    annotations: int
+
+    @property
+    def mean_annotations(self) -> float:
+        return self.annotations / self.with_annotations if self.with_annotations else 0.0
+
+
+def as_paths(value: Any) -> list[str]:
+    """``data.train_files`` as a list: verl accepts one path or a list of paths."""
+    if value is None:
+        return []
+    if isinstance(value, ListConfig):
+        value = OmegaConf.to_container(value, resolve=True)
+    if isinstance(value, str):
+        return [value]
+    return [str(item) for item in value]
+
+
+def _lookup(row: Any, parts: Sequence[str]) -> Any:
+    node = row
+    for part in parts:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+def read_data_report(path: str, annotations_key: str) -> DataReport:
+    """Count rows, ground truths and annotations of a verl parquet (reads only the needed column).
+
+    ``annotations_key`` is the manager's dotted path, e.g. ``reward_model.annotations``.
+    Raises ``FileNotFoundError``, ``ValueError`` (not parquet, missing column) or
+    :class:`~perception_verl.data.annotations.AnnotationError` (annotations that are not text).
+    """
+    import pyarrow.parquet as pq
+
+    from perception_verl.data.annotations import parse_annotations
+
+    file = Path(os.path.expanduser(path))
+    if not file.is_file():
+        raise FileNotFoundError(f"data file {path!r} does not exist")
+    try:
+        parquet = pq.ParquetFile(file)
+    except Exception as error:
+        raise ValueError(f"data file {path!r} is not a readable parquet file ({error})") from error
+    root, *rest = annotations_key.split(".")
+    columns = set(parquet.schema_arrow.names)
+    needed = {root, "reward_model"}
+    missing = sorted(needed - columns)
+    if missing:
+        raise ValueError(
+            f"data file {path!r} has no column {', '.join(repr(m) for m in missing)} "
+            f"(columns: {', '.join(sorted(columns))})"
+        )
+    table = parquet.read(columns=sorted(needed))
+    reward_rows = table.column("reward_model").to_pylist()
+    root_rows = table.column(root).to_pylist()
+    with_truth = with_annotations = total = 0
+    for index, (reward_model, root_value) in enumerate(zip(reward_rows, root_rows, strict=True)):
+        if isinstance(reward_model, dict) and reward_model.get("ground_truth") not in (None, ""):
+            with_truth += 1
+        facts = parse_annotations(_lookup({root: root_value}, [root, *rest]), row=f"{path}:{index}")
+        if facts:
+            with_annotations += 1
+            total += len(facts)
+    return DataReport(str(path), table.num_rows, with_truth, with_annotations, total)
+
+
+def check_data(role: str, path: str, annotations_key: str, *, need_annotations: bool) -> Check:
+    """A data file exists, is a parquet with ground truths and (where the reward needs them) annotations."""
+    name = f"data ({role})"
+    try:
+        report = read_data_report(path, annotations_key)
+    except (OSError, ValueError) as error:
+        return Check(name, False, str(error))
+    counts = (
+        f"{report.path}: {report.rows} rows, {report.with_ground_truth} with a ground truth, "
+        f"{report.with_annotations} with annotations ({report.mean_annotations:.1f} per annotated row)"
+    )
+    if report.rows == 0:
+        return Check(name, False, f"{counts}; the file is empty")
+    if report.with_ground_truth < report.rows:
+        return Check(name, False, f"{counts}; rows without reward_model.ground_truth cannot be scored")
+    if report.with_annotations == 0:
+        if need_annotations:
+            return Check(
+                name,
+                False,
+                f"{counts}; no row has annotations under {annotations_key!r}, so the perception reward "
+                "would be 0 everywhere (build the data with data_prep/build_geometry3k.py, or set "
+                "reward.reward_kwargs.annotations_key)",
+            )
+        return Check(name, True, f"{counts} (perception weight is 0, annotations not needed)")
+    return Check(name, True, counts)
+
+
+def check_manager(config: DictConfig) -> Check:
+    """verl will load our reward manager (importlib path resolves, class exists)."""
+    from verl.trainer.ppo.reward import resolve_reward_manager_cls
+
+    manager = config.reward.reward_manager
+    where = f"source={manager.source} module.path={manager.module.path} name={manager.name}"
+    try:
+        cls = resolve_reward_manager_cls(config)
+    except Exception as error:
+        return Check("reward manager", False, f"verl cannot load the reward manager ({where}): {error}")
+    return Check("reward manager", True, f"{cls.__module__}.{cls.__qualname__}")
+
+
+def is_perception_manager(config: DictConfig) -> bool:
+    manager = config.reward.reward_manager
+    if manager.source == "importlib":
+        return manager.module.path == MANAGER_MODULE and manager.name == MANAGER_NAME
+    return manager.name == "perception"
+
+
+def check_verl(config: DictConfig) -> Check:
+    """verl's own start-up validation (batch sizes against GPUs, micro-batch settings, ...)."""
+    import contextlib
+    import io
+
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.utils.config import validate_config
+
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            validate_config(
+                config=config,
+                use_reference_policy=need_reference_policy(config),
+                use_critic=need_critic(config),
+            )
+    except Exception as error:
+        return Check("verl config", False, f"{type(error).__name__}: {error}")
+    return Check("verl config", True, "verl's validate_config passed")
+
+
+def check_model_path(path: str) -> Check:
+    """A local model folder exists; a hub id is left to verl (it downloads on the GPU machine)."""
+    expanded = Path(os.path.expanduser(path))
+    if expanded.exists():
+        if not (expanded / "config.json").is_file():
+            return Check("model", False, f"model folder {path!r} has no config.json")
+        return Check("model", True, f"local folder {path}")
+    if path.startswith(("/", ".", "~")):
+        return Check("model", False, f"model folder {path!r} does not exist")
+    return Check("model", True, f"{path} (not a local folder: verl will fetch it from the hub)")
+
+
+async def _health(urls: tuple[str, ...], model: str, api_key_env: str | None, timeout_s: float) -> None:
+    from perception_verl.client.chat import ChatClient, ChatClientConfig
+
+    client = ChatClient(
+        ChatClientConfig(urls=urls, model=model, api_key_env=api_key_env, health_timeout_s=timeout_s)
+    )
+    try:
+        await client.start()
+    finally:
+        await client.close()
+
+
+def check_judge(config: DictConfig, options: Any) -> Check:
+    """The judge the reward manager will use answers its health check (or verl will launch it)."""
+    from perception_verl.client.errors import JudgeUnavailable
+    from perception_verl.integration.config import RewardConfigError
+    from perception_verl.integration.manager import check_routing, judge_endpoint
+
+    if options.judge == "lexical":
+        return Check("judge", True, "lexical judge (offline, no server)")
+    try:
+        check_routing(config, options)
+    except RewardConfigError as error:
+        return Check("judge", False, str(error))
+    reward_model = config.reward.reward_model
+    if not options.judge_urls and reward_model.enable:
+        if not reward_model.model_path:
+            return Check(
+                "judge", False, "reward.reward_model.enable=True needs reward.reward_model.model_path"
+            )
+        rollout = reward_model.rollout
+        return Check(
+            "judge",
+            True,
+            f"verl will launch the judge {reward_model.model_path} with {rollout.name} "
+            f"(tensor parallel {rollout.tensor_model_parallel_size}) on "
+            f"{reward_model.nnodes} node(s) x {reward_model.n_gpus_per_node} GPU(s); not checked now",
+        )
+    try:
+        urls, model = judge_endpoint(options, None, None)
+        asyncio.run(_health(urls, model, options.api_key_env, options.health_timeout_s))
+    except (RewardConfigError, JudgeUnavailable, ValueError) as error:
+        return Check("judge", False, str(error))
+    return Check("judge", True, f"{model} healthy at {', '.join(urls)}")
