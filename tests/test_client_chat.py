@@ -166,6 +166,16 @@ def test_concurrency_never_exceeds_cap() -> None:
         assert server.max_in_flight == 4
 
 
+def test_concurrency_cap_holds_through_timeouts_and_retries() -> None:
+    faults = {"fail_rate": 0.1, "reset_rate": 0.05, "hang_rate": 0.1}
+    with LoopbackServer(seed=11, latency_s=0.01, **faults) as server:
+        config = fast_config(server.url, max_concurrency=6, timeout_s=0.3, max_retries=12)
+        asyncio.run(start_and_chat(config, count=150))
+        assert server.outcomes["ok"] == 150
+        assert server.outcomes["hang"] > 0
+        assert server.max_in_flight == 6
+
+
 def test_api_key_sent_as_bearer_and_never_shown(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -17,7 +17,9 @@ carrying SGLang's ``regex`` constraint never get); ``health_ok``; ``model``;
 ``api_key`` (require ``Authorization: Bearer``). Faults are drawn from a seeded ``random.Random``.
 
 Counters: ``routes`` (requests per path), ``outcomes`` (per chat outcome), ``in_flight`` and
-``max_in_flight`` (chat requests received and not yet answered, queued ones included);
+``max_in_flight`` (chat requests received and not yet answered, queued ones included, whose client
+is still connected: a client that timed out and hung up no longer counts, as SGLang aborts such a
+request; ``max_in_flight`` is sampled as each request arrives);
 ``received`` keeps chat request bodies and ``auth_headers`` their Authorization headers.
 """
 
@@ -131,8 +133,8 @@ class LoopbackServer:
         self.rng = random.Random(seed)
         self.routes: Counter[str] = Counter()
         self.outcomes: Counter[str] = Counter()
-        self.in_flight = 0
         self.max_in_flight = 0
+        self._active: dict[int, web.Request] = {}
         self.received: deque[dict[str, Any]] = deque(maxlen=keep_bodies)
         self.auth_headers: deque[str | None] = deque(maxlen=keep_bodies)
         self._ids = itertools.count(1)
@@ -145,6 +147,12 @@ class LoopbackServer:
         self.port = port
 
     # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def in_flight(self) -> int:
+        """Chat requests being handled whose client is still connected."""
+        live = list(self._active.values())
+        return sum(1 for r in live if r.transport is not None and not r.transport.is_closing())
 
     @property
     def url(self) -> str:
@@ -247,12 +255,12 @@ class LoopbackServer:
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         self.routes["/v1/chat/completions"] += 1
-        self.in_flight += 1
+        self._active[id(request)] = request
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             return await self._answer(request)
         finally:
-            self.in_flight -= 1
+            self._active.pop(id(request), None)
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         self.auth_headers.append(request.headers.get("Authorization"))
