@@ -4,17 +4,20 @@ How it decides, per annotation:
 
 1. Both texts are normalised: the response is first passed through
    :func:`~perception_verl.judge.sanitize.sanitize_response`, then every verdict-tag block
-   (``‹info1›1‹/info1›``), stray tag and omission marker is deleted, so injected verdicts carry no
-   tokens. LaTeX and Unicode notation is unified (``\\angle``/``∠`` -> ``angle``, ``\\triangle``/``△``
-   -> ``triangle``, ``\\parallel``/``∥`` -> ``parallel``, ``\\perp``/``⊥`` -> ``perpendicular``,
+   (``‹info1›1‹/info1›``, with whatever it wraps), stray tag and omission marker is deleted, so
+   injected verdicts carry no tokens. LaTeX and Unicode notation is unified (``\\angle``/``∠`` ->
+   ``angle``, ``\\triangle``/``△`` -> ``triangle``, ``\\parallel``/``∥`` -> ``parallel``,
+   ``\\perp``/``⊥`` -> ``perpendicular``,
    ``^\\circ``/``°`` -> ``degrees``, ``\\frac{a}{b}`` -> ``a/b``, ``\\sqrt{3}``/``√3`` -> ``sqrt(3)``,
    Unicode minus and dashes -> ``-``, ``\\cdot``/``×`` -> ``*``, other LaTeX commands dropped).
 2. Key tokens of the annotation are extracted:
    - numbers (``71``, ``2.50`` == ``2.5``);
-   - expressions, compared with spaces around operators removed (``3f - 6`` -> ``3f-6``), and
-     found in the response at token boundaries (``3f-6`` is not found in ``13f-60``);
+   - expressions, compared with spaces around operators removed (``3f - 6`` -> ``3f-6``,
+     ``3 \\cdot f`` -> ``3f``), and found in the response at token boundaries (``3f-6`` is not found
+     in ``13f-60``);
    - single lower-case variables of an equation (``x`` in ``x = 5``);
-   - point names: upper-case groups such as ``JK``, ``ABC``, ``JKLM``, compared up to rotation and
+   - point names: upper-case groups such as ``O``, ``JK``, ``ABC``, ``JKLM`` (a sentence-initial
+     ``A`` or ``I`` in an annotation is read as a word, not a point), compared up to rotation and
      reversal (``JK`` == ``KJ``, ``JKLM`` == ``MLKJ``); after ``angle`` only the reversal counts
      (``angle ABC`` == ``angle CBA`` != ``angle BAC``), and ``angle B`` matches any angle at vertex B;
    - relation words from a fixed list (parallel, perpendicular, parallelogram, tangent, radius,
@@ -31,13 +34,16 @@ Limits, honestly: it is a bag-of-tokens test. It does not bind tokens to each ot
 (``angle ABC = 180 - 71`` "contains" ``angle ABC is 71 degrees``), handles no negation
 ("AB is not parallel to CD" counts as parallel), knows no synonyms beyond its small lists
 (``r = 5`` is not ``the radius is 5``; ``0.5`` is not ``1/2``), does not evaluate or reorder
-algebra (``-6 + 3f`` is not ``3f - 6``), and reads no image. A response that merely lists the
-facts' tokens gets credit: the repetition penalty, not this judge, is what discourages that. It
-is meant for CPU runs, tests and as a cheap baseline, not as a substitute for the LLM judge.
+algebra (``-6 + 3f`` is not ``3f - 6``; ``3 f`` is not ``3f``), and reads no image. In the
+response every upper-case word counts as a point name, so a sentence-initial "A" can stand in
+for point A. A response that merely lists or quotes the facts' tokens ("say that JKLM is a
+parallelogram") gets credit: the repetition penalty, not this judge, is what discourages that.
+It is meant for CPU runs, tests and as a cheap baseline, not as a substitute for the LLM judge.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,44 +54,43 @@ from perception_verl.judge.sanitize import NEUTRAL_CLOSE, NEUTRAL_OPEN, OMISSION
 
 FALLBACK_OVERLAP = 0.6
 
-_UNICODE = str.maketrans(
-    {
-        "\u2212": "-",  # minus sign
-        "\u2013": "-",  # en dash
-        "\u2012": "-",
-        "\u2010": "-",
-        "\u2011": "-",
-        "\u2014": " ",  # em dash: prose
-        "\uff1d": "=",
-        "\u2220": " angle ",  # ∠
-        "\u2221": " angle ",  # ∡
-        "\u25b3": " triangle ",  # △
-        "\u25b5": " triangle ",
-        "\u0394": " triangle ",  # Δ
-        "\u2206": " triangle ",
-        "\u2225": " parallel ",  # ∥
-        "\u2016": " parallel ",  # ‖
-        "\u22a5": " perpendicular ",  # ⊥
-        "\u27c2": " perpendicular ",
-        "\u2245": " congruent ",  # ≅
-        "\u223c": " similar ",  # ∼
-        "\u00b0": " degrees ",  # °
-        "\u00ba": " degrees ",
-        "\u2299": " circle ",  # ⊙
-        "\u221a": " sqrt ",  # √
-        "\u00d7": "*",
-        "\u00b7": "*",
-        "\u22c5": "*",
-        "\u03c0": " pi ",
-        "\u00b2": "^2",
-        "\u00b3": "^3",
-        "\u2260": " not equal ",
-        "\u2264": "<=",
-        "\u2265": ">=",
-        "\u2248": " approximately ",
-        "$": " ",
-    }
-)
+_UNICODE = {
+    "\u2212": "-",  # minus sign
+    "\u2013": "-",  # en dash
+    "\u2012": "-",
+    "\u2010": "-",
+    "\u2011": "-",
+    "\u2014": " ",  # em dash: prose
+    "\uff1d": "=",
+    "\u2220": " angle ",  # ∠
+    "\u2221": " angle ",  # ∡
+    "\u25b3": " triangle ",  # △
+    "\u25b5": " triangle ",
+    "\u0394": " triangle ",  # Δ
+    "\u2206": " triangle ",
+    "\u2225": " parallel ",  # ∥
+    "\u2016": " parallel ",  # ‖
+    "\u22a5": " perpendicular ",  # ⊥
+    "\u27c2": " perpendicular ",
+    "\u2245": " congruent ",  # ≅
+    "\u223c": " similar ",  # ∼
+    "\u00b0": " degrees ",  # °
+    "\u00ba": " degrees ",
+    "\u2299": " circle ",  # ⊙
+    "\u221a": " sqrt ",  # √
+    "\u00d7": "*",
+    "\u00b7": "*",
+    "\u22c5": "*",
+    "\u03c0": " pi ",
+    "\u00b2": "^2",
+    "\u00b3": "^3",
+    "\u2260": " not equal ",
+    "\u2264": "<=",
+    "\u2265": ">=",
+    "\u2248": " approximately ",
+}
+
+_UNICODE_CHAR = re.compile("[" + re.escape("".join(_UNICODE)) + "]")
 
 _LATEX_WORDS = {
     "angle": " angle ",
@@ -117,92 +122,98 @@ _LATEX_WORDS = {
 _FRAC = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
 _LATEX_COMMAND = re.compile(r"\\([A-Za-z]+)|\\[,;:! ]|\\[()\[\]]")
 _DOUBLE_BAR = re.compile(r"(?<=[A-Z])\s*\|\|\s*(?=[A-Z])")
-_SQRT = re.compile(r"\bsqrt\s*(?:\{([^{}]*)\}|\(([^()]*)\)|(\d+(?:\.\d+)?|[A-Za-z]\b))")
-_BRACES = re.compile(r"[{}]")
+_SQRT = re.compile(r"sqrt\s*(?:\{([^{}]*)\}|\(([^()]*)\)|(\d+(?:\.\d+)?|[A-Za-z]\b))")
 
+# A neutralised verdict-tag block ("‹info1›1‹/info1›") and its content, then any leftover tag.
 _TAG_BLOCK = re.compile(
-    rf"{NEUTRAL_OPEN}\s*info\s*(\d+)[^{NEUTRAL_CLOSE}\n]*{NEUTRAL_CLOSE}.*?{NEUTRAL_OPEN}\s*/\s*info\s*\1[^{NEUTRAL_CLOSE}\n]*{NEUTRAL_CLOSE}",
+    rf"{NEUTRAL_OPEN}\s*info\s*(\d+)[^{NEUTRAL_CLOSE}\n]*{NEUTRAL_CLOSE}"
+    rf".*?{NEUTRAL_OPEN}\s*/\s*info\s*\1[^{NEUTRAL_CLOSE}\n]*{NEUTRAL_CLOSE}",
     re.IGNORECASE | re.DOTALL,
 )
 _TAG_ANY = re.compile(rf"{NEUTRAL_OPEN}[^{NEUTRAL_CLOSE}\n]{{0,40}}{NEUTRAL_CLOSE}?")
 
-_OPERATOR_SPACE = re.compile(r"\s*([-+*/^=<>])\s*")
-_PAREN_SPACE = re.compile(r"(?<=\()\s+|\s+(?=\))")
-_DIGIT_TIMES_LETTER = re.compile(r"(\d)\*?(?=[a-z(])")
-_DIGIT_SPACE_VAR = re.compile(r"(\d)\s+([b-z])(?![a-z0-9])")
+# The compact view drops spaces around these operators and inside parentheses.
+_OPERATORS = "-+*/^=<>"
+_SQRT_BRACE = re.compile(r"\\sqrt\s*\{")
 _MATH_WORD = re.compile(r"[0-9a-z.+\-*/^=()<>]+")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _PURE_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
 _VARIABLE = re.compile(r"[b-z]")
-_RESPONSE_VARIABLE = re.compile(r"(?<![a-z])[b-z](?![a-z])")
+_LETTERS = re.compile(r"[A-Za-z]+")
 
-_ANGLE_NAME = re.compile(r"\b[Aa]ngles?\s+(?:of\s+)?([A-Z]{1,3}|\d+)(?![A-Za-z0-9])")
+# "ngle" first gives the regex engine a literal to scan for; the caller checks the "a"/"A" before it.
+_ANGLE_NAME = re.compile(r"ngles?\s+(?:of\s+)?([A-Z]{1,3}|\d+)(?![A-Za-z0-9])")
 _POINT_GROUP = re.compile(r"(?<![A-Za-z0-9_])([A-Z]{1,6})(?![A-Za-z0-9_])")
 
-_RELATIONS: dict[str, re.Pattern[str]] = {
-    name: re.compile(pattern)
-    for name, pattern in {
-        "parallel": r"\bparallel(?!ogram)",
-        "parallelogram": r"\bparallelogram",
-        "perpendicular": r"\bperpendicular",
-        "right": r"\bright[\s-]*(?:angle|angled|triangle)",
-        "tangent": r"\btangen(?:t|cy|tial)",
-        "diameter": r"\bdiameters?\b",
-        "radius": r"\bradi(?:us|i|uses)\b",
-        "chord": r"\bchords?\b",
-        "secant": r"\bsecants?\b",
-        "arc": r"\barcs?\b",
-        "sector": r"\bsectors?\b",
-        "semicircle": r"\bsemi-?circle",
-        "circumference": r"\bcircumference",
-        "bisect": r"\bbisect",
-        "congruent": r"\bcongruen(?:t|ce)",
-        "similar": r"\bsimilar",
-        "equilateral": r"\bequilateral",
-        "isosceles": r"\bisosceles",
-        "scalene": r"\bscalene",
-        "midpoint": r"\bmid-?points?\b",
-        "median": r"\bmedians?\b",
-        "altitude": r"\baltitudes?\b",
-        "hypotenuse": r"\bhypotenuse",
-        "perimeter": r"\bperimeter",
-        "area": r"\bareas?\b",
-        "diagonal": r"\bdiagonals?\b",
-        "inscribed": r"\binscrib",
-        "circumscribed": r"\bcircumscrib",
-        "rectangle": r"\brectang",
-        "square": r"\bsquares?\b(?!\s*root)",
-        "rhombus": r"\brhomb(?:us|i|uses)\b",
-        "trapezoid": r"\btrapez(?:oid|ium)",
-        "kite": r"\bkites?\b",
-        "center": r"\bcent(?:er|re)(?:s|d|ed)?\b",
-        "regular": r"\bregular\b",
-        "supplementary": r"\bsupplementary",
-        "complementary": r"\bcomplementary",
-        "vertical": r"\bvertical angles?\b",
-        "collinear": r"\bcollinear",
-        "concentric": r"\bconcentric",
-    }.items()
+# Relation words: concept -> the single words (full match, lower case) that express it.
+_RELATION_WORDS = {
+    "parallel": r"parallels?",
+    "parallelogram": r"parallelograms?",
+    "perpendicular": r"perpendicular(?:s|ly|ity)?",
+    "tangent": r"tangen(?:t|ts|cy|tial|tially)",
+    "diameter": r"diameters?",
+    "radius": r"radi(?:us|i|uses)",
+    "chord": r"chords?",
+    "secant": r"secants?",
+    "arc": r"arcs?",
+    "sector": r"sectors?",
+    "semicircle": r"semicircles?|semicircular",
+    "circumference": r"circumferences?",
+    "bisect": r"bisect[a-z]*",
+    "congruent": r"congruen(?:t|ce|cy)",
+    "similar": r"similar(?:ity|ly)?",
+    "equilateral": r"equilateral",
+    "isosceles": r"isosceles",
+    "scalene": r"scalene",
+    "midpoint": r"midpoints?",
+    "median": r"medians?",
+    "altitude": r"altitudes?",
+    "hypotenuse": r"hypotenuses?",
+    "perimeter": r"perimeters?",
+    "area": r"areas?",
+    "diagonal": r"diagonals?",
+    "inscribed": r"inscrib[a-z]*",
+    "circumscribed": r"circumscrib[a-z]*",
+    "rectangle": r"rectang[a-z]*",
+    "rhombus": r"rhomb(?:us|i|uses)",
+    "trapezoid": r"trapez(?:oid|oids|ium|iums|ia)",
+    "kite": r"kites?",
+    "center": r"cent(?:er|re)(?:s|d|ed)?",
+    "regular": r"regular",
+    "supplementary": r"supplementary",
+    "complementary": r"complementary",
+    "collinear": r"collinear(?:ity)?",
+    "concentric": r"concentric",
 }
-
-_SHAPES: dict[str, re.Pattern[str]] = {
-    name: re.compile(pattern)
-    for name, pattern in {
-        "triangle": r"\btriangles?\b",
-        "circle": r"\bcircles?\b",
-        "quadrilateral": r"\bquadrilaterals?\b",
-        "pentagon": r"\bpentagons?\b",
-        "hexagon": r"\bhexagons?\b",
-        "polygon": r"\bpolygons?\b",
-        "angle": r"\bangles?\b",
-        "line": r"\blines?\b",
-        "segment": r"\bsegments?\b",
-        "ray": r"\brays?\b",
-        "point": r"\bpoints?\b",
-    }.items()
+# Shape words: key tokens only for an annotation with no other key token.
+_SHAPE_WORDS = {
+    "triangle": r"triangles?",
+    "circle": r"circles?",
+    "quadrilateral": r"quadrilaterals?",
+    "pentagon": r"pentagons?",
+    "hexagon": r"hexagons?",
+    "polygon": r"polygons?",
+    "angle": r"angles?",
+    "line": r"lines?",
+    "segment": r"segments?",
+    "ray": r"rays?",
+    "point": r"points?",
 }
+_CONCEPT_WORD = re.compile(
+    "|".join(f"(?P<{name}>{pattern})" for name, pattern in {**_RELATION_WORDS, **_SHAPE_WORDS}.items())
+)
+_SHAPES = frozenset(_SHAPE_WORDS)
+# Relations spelled with more than one word: (trigger word, concept, pattern on the lower-case text).
+_PHRASES = (
+    ("right", "right", re.compile(r"\bright[\s-]*(?:angle|angled|triangle)")),
+    ("vertical", "vertical", re.compile(r"\bvertical(?:ly)?[\s-]+(?:opposite[\s-]+)?angles?\b")),
+    ("square", "square", re.compile(r"\bsquare\b(?!\s*root)")),
+    ("squares", "square", re.compile(r"\bsquares\b")),
+    ("mid", "midpoint", re.compile(r"\bmid[\s-]points?\b")),
+    ("semi", "semicircle", re.compile(r"\bsemi[\s-]circle")),
+)
 
-_WORD = re.compile(r"[a-z]{3,}")
+_ALPHA = re.compile(r"[a-z]+")
 _STOP_TEXT = (
     "the and are for that this with from into onto its has have had was were will been being "
     "which what when where who whom whose there their then than them they these those such "
@@ -241,6 +252,10 @@ class _Features:
     words: frozenset[str]
 
 
+def _unicode_char(match: re.Match[str]) -> str:
+    return _UNICODE[match.group()]
+
+
 def _latex_command(match: re.Match[str]) -> str:
     name = match.group(1)
     if name is None:
@@ -266,17 +281,36 @@ def _normalize(text: str) -> str:
         text, count = _FRAC.subn(_frac, text)
         if not count:
             break
-    text = re.sub(r"\\sqrt\s*\{", " sqrt{", text)
-    text = _LATEX_COMMAND.sub(_latex_command, text.translate(_UNICODE))
-    text = _DOUBLE_BAR.sub(" parallel ", text)
-    text = _SQRT.sub(_sqrt, text)
-    return _BRACES.sub(" ", text)
+    text = text.replace("$", " ")
+    if not text.isascii():
+        text = _UNICODE_CHAR.sub(_unicode_char, text)
+    if "\\" in text:
+        text = _LATEX_COMMAND.sub(_latex_command, _SQRT_BRACE.sub(" sqrt{", text))
+    if "||" in text:
+        text = _DOUBLE_BAR.sub(" parallel ", text)
+    if "sqrt" in text:
+        text = _SQRT.sub(_sqrt, text)
+    return text.replace("{", " ").replace("}", " ")
 
 
 def _compact(lower: str) -> str:
-    text = _PAREN_SPACE.sub("", _OPERATOR_SPACE.sub(r"\1", lower))
-    text = _DIGIT_SPACE_VAR.sub(r"\1\2", text)
-    return _DIGIT_TIMES_LETTER.sub(r"\1", text)
+    """Single-spaced text without spaces around operators or inside parentheses (``3f - 6`` -> ``3f-6``)."""
+    text = " ".join(lower.split())
+    for operator in _OPERATORS:
+        if operator in text:
+            text = text.replace(" " + operator, operator).replace(operator + " ", operator)
+    text = text.replace("( ", "(").replace(" )", ")")
+    return _drop_implicit_times(text) if "*" in text else text
+
+
+def _drop_implicit_times(text: str) -> str:
+    """``3*f`` -> ``3f`` and ``2*(x+1)`` -> ``2(x+1)``; ``2*3`` stays."""
+    parts = text.split("*")
+    out = [parts[0]]
+    for before, after in itertools.pairwise(parts):
+        implicit = before[-1:].isdigit() and (after[:1].isalpha() or after[:1] == "(")
+        out.append(after if implicit else "*" + after)
+    return "".join(out)
 
 
 def _canonical_number(token: str) -> str:
@@ -286,6 +320,7 @@ def _canonical_number(token: str) -> str:
     return token.lstrip("0") or "0"
 
 
+@lru_cache(maxsize=65536)
 def _dihedral(name: str) -> str:
     variants = [name[i:] + name[:i] for i in range(len(name))]
     reverse = name[::-1]
@@ -295,6 +330,16 @@ def _dihedral(name: str) -> str:
 
 def _angle_key(name: str) -> str:
     return min(name, name[::-1])
+
+
+def _angle_names(text: str) -> list[tuple[int, str]]:
+    """(position, name) of each ``angle XYZ`` / ``angle 1`` in ``text`` (``Angle`` and ``angles`` too)."""
+    found = []
+    for match in _ANGLE_NAME.finditer(text):
+        start = match.start()
+        if start and text[start - 1] in "aA" and not (start > 1 and text[start - 2].isalpha()):
+            found.append((match.start(1), match.group(1)))
+    return found
 
 
 def _starts_sentence(text: str, position: int) -> bool:
@@ -316,18 +361,45 @@ def _point_groups(text: str, skip: set[int]) -> set[str]:
     return groups
 
 
-def _content_words(lower: str) -> frozenset[str]:
-    return frozenset(word[:-1] if word.endswith("s") else word for word in _WORD.findall(lower)) - _STOP_WORDS
+@lru_cache(maxsize=65536)
+def _word_concept(word: str) -> str | None:
+    match = _CONCEPT_WORD.fullmatch(word)
+    return match.lastgroup if match else None
 
 
-@lru_cache(maxsize=4096)
+def _concepts(lower: str, words: set[str]) -> set[str]:
+    concepts = {concept for concept in map(_word_concept, words) if concept is not None}
+    for trigger, concept, pattern in _PHRASES:
+        if trigger in words and concept not in concepts and pattern.search(lower):
+            concepts.add(concept)
+    return concepts
+
+
+def _content_words(words: set[str]) -> frozenset[str]:
+    kept = (word for word in words if len(word) > 2 and word not in _STOP_WORDS)
+    return frozenset(word[:-1] if word.endswith("s") else word for word in kept)
+
+
+def _dataclass_replace_relations(keys: _Keys, relations: frozenset[str]) -> _Keys:
+    return _Keys(
+        numbers=keys.numbers,
+        expressions=keys.expressions,
+        variables=keys.variables,
+        groups=keys.groups,
+        angles=keys.angles,
+        relations=relations,
+        content_words=keys.content_words,
+    )
+
+
+@lru_cache(maxsize=16384)
 def _annotation_keys(annotation: str) -> _Keys:
     text = _normalize(annotation)
     angle_starts: set[int] = set()
     angles: set[str] = set()
-    for match in _ANGLE_NAME.finditer(text):
-        angle_starts.add(match.start(1))
-        angles.add(_angle_key(match.group(1)))
+    for position, name in _angle_names(text):
+        angle_starts.add(position)
+        angles.add(_angle_key(name))
     groups = _point_groups(text, angle_starts)
     lower = text.lower()
     compact = _compact(lower)
@@ -350,69 +422,61 @@ def _annotation_keys(annotation: str) -> _Keys:
     for label in [a for a in angles if a.isdigit()]:
         numbers.discard(label)
 
-    relations = {name for name, pattern in _RELATIONS.items() if pattern.search(lower)}
+    words = set(_ALPHA.findall(lower))
+    concepts = _concepts(lower, words)
     keys = _Keys(
         numbers=frozenset(numbers),
         expressions=tuple(expressions),
         variables=frozenset(variables),
         groups=frozenset(groups),
         angles=frozenset(angles),
-        relations=frozenset(relations),
-        content_words=_content_words(lower),
+        relations=frozenset(concepts - _SHAPES),
+        content_words=_content_words(words),
     )
-    if keys.empty:
-        shapes = frozenset(name for name, pattern in _SHAPES.items() if pattern.search(lower))
-        if shapes:
-            keys = _Keys(
-                numbers=keys.numbers,
-                expressions=keys.expressions,
-                variables=keys.variables,
-                groups=keys.groups,
-                angles=keys.angles,
-                relations=shapes,
-                content_words=keys.content_words,
-            )
+    if keys.empty and concepts & _SHAPES:
+        keys = _dataclass_replace_relations(keys, frozenset(concepts & _SHAPES))
     return keys
 
 
 def _strip_injected(text: str) -> str:
-    text = _TAG_BLOCK.sub(" ", text)
-    text = _TAG_ANY.sub(" ", text)
-    return OMISSION.sub("\n", text)
+    if NEUTRAL_OPEN in text:
+        text = _TAG_BLOCK.sub(" ", text)
+        text = _TAG_ANY.sub(" ", text)
+    return OMISSION.sub("\n", text) if "omitted" in text else text
 
 
 def _response_features(response: str, max_chars: int) -> _Features:
     text = _normalize(_strip_injected(sanitize_response(response, max_chars)))
     angles: set[str] = set()
     vertices: set[str] = set()
-    angle_starts: set[int] = set()
-    for match in _ANGLE_NAME.finditer(text):
-        name = match.group(1)
-        angle_starts.add(match.start(1))
+    for _, name in _angle_names(text):
         angles.add(_angle_key(name))
         if len(name) == 3:
             vertices.add(name[1])
         elif len(name) == 1:
             vertices.add(name)
-    groups = _point_groups(text, set())
+    tokens = set(_LETTERS.findall(text))
+    groups = {_dihedral(token) for token in tokens if len(token) <= 6 and token.isupper()}
+    words = {token.lower() for token in tokens}
     lower = text.lower()
     compact = _compact(lower)
-    numbers = {_canonical_number(token) for token in _NUMBER.findall(compact)}
-    concepts = {name for name, pattern in _RELATIONS.items() if pattern.search(lower)}
-    concepts |= {name for name, pattern in _SHAPES.items() if pattern.search(lower)}
-    if "perpendicular" in concepts or "90 degrees" in lower:
+    numbers = {_canonical_number(token) for token in set(_NUMBER.findall(compact))}
+    concepts = _concepts(lower, words)
+    if "perpendicular" in concepts or ("90" in numbers and "degrees" in words):
         concepts.add("right")
     if "right" in concepts:
         numbers.add("90")
     return _Features(
         numbers=frozenset(numbers),
         compact=compact,
-        variables=frozenset(_RESPONSE_VARIABLE.findall(compact)),
+        variables=frozenset(
+            token for token in tokens if len(token) == 1 and token.islower() and token != "a"
+        ),
         groups=frozenset(groups),
         angles=frozenset(angles),
         angle_vertices=frozenset(vertices),
         concepts=frozenset(concepts),
-        words=_content_words(lower),
+        words=_content_words(words),
     )
 
 

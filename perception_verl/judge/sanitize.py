@@ -40,7 +40,8 @@ SPECIAL_TOKEN_LIKE = re.compile(rf"[{_OPENERS}](\s*[|\uff5c][\w\u2581.\-]{{1,40}
 
 OMISSION = re.compile(r"\n\[\.\.\. (\d+) characters omitted \.\.\.\]\n")
 
-_KEEP_CONTROLS = frozenset("\n\t")
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_NOT_PLAIN_ASCII = re.compile(r"[^\x20-\x7e\n\t]")
 
 
 def _omission_marker(count: int) -> str:
@@ -49,11 +50,15 @@ def _omission_marker(count: int) -> str:
 
 def clean_characters(text: str) -> str:
     """Replace lone surrogates, normalise line ends, drop control/format characters but ``\\n``/``\\t``."""
-    text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if text.isprintable():
+    if not text.isascii():
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if text.isascii() and not _ASCII_CONTROL.search(text):
         return text
-    return "".join(ch for ch in text if ch in _KEEP_CONTROLS or unicodedata.category(ch) not in ("Cc", "Cf"))
+    suspects = set(_NOT_PLAIN_ASCII.findall(text))
+    drop = {ord(ch): None for ch in suspects if unicodedata.category(ch) in ("Cc", "Cf")}
+    return text.translate(drop) if drop else text
 
 
 def _neutral_tag(match: re.Match[str]) -> str:
@@ -62,8 +67,12 @@ def _neutral_tag(match: re.Match[str]) -> str:
 
 def neutralize_markup(text: str) -> str:
     """Replace the brackets of verdict tags, prompt delimiters and special tokens (length-preserving)."""
-    text = TAG_LIKE.sub(_neutral_tag, text)
-    return SPECIAL_TOKEN_LIKE.sub(NEUTRAL_OPEN + r"\1" + NEUTRAL_CLOSE, text)
+    lower = text.lower()
+    if "info" in lower or "response" in lower or "fact" in lower:
+        text = TAG_LIKE.sub(_neutral_tag, text)
+    if "|" in text or "\uff5c" in text:
+        text = SPECIAL_TOKEN_LIKE.sub(NEUTRAL_OPEN + r"\1" + NEUTRAL_CLOSE, text)
+    return text
 
 
 def cap_length(text: str, max_chars: int) -> str:
