@@ -210,3 +210,28 @@ def test_client_follows_a_new_event_loop() -> None:
         asyncio.run(client.close())
         assert server.outcomes["ok"] == 2
     assert (first.text, second.text) == ("hello", "again")
+
+
+def test_overloaded_server_rejections_are_absorbed_by_retries() -> None:
+    with LoopbackServer(latency_s=0.02, max_concurrency=2, over_cap="reject") as server:
+        config = fast_config(
+            server.url, max_concurrency=3, max_retries=20, backoff_base_s=0.01, backoff_max_s=0.1
+        )
+        texts = asyncio.run(start_and_chat(config, count=30))
+        assert server.outcomes["ok"] == 30
+        assert server.outcomes["rejected"] > 0
+    assert texts == ["hello"] * 30
+
+
+def test_server_queue_mode_and_latency_hook_see_every_request() -> None:
+    seen: list[int] = []
+
+    def latency(body: dict) -> float:
+        seen.append(body["max_tokens"])
+        return 0.01
+
+    with LoopbackServer(latency_fn=latency, max_concurrency=2, over_cap="queue") as server:
+        asyncio.run(start_and_chat(fast_config(server.url, max_concurrency=8), count=16))
+        assert server.outcomes["ok"] == 16
+        assert server.max_in_flight == 8
+    assert seen == [8] * 16
