@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 
 import pytest
@@ -137,3 +138,16 @@ def test_verdict_regex_admits_exactly_the_protocol() -> None:
         assert not pattern.fullmatch(text)
     with pytest.raises(ValueError):
         verdict_regex(0)
+
+
+def test_round_trip_on_random_sanitised_responses() -> None:
+    rng = random.Random(7)
+    pieces = ["Facts:", "\n", "\n\n", "1. ", RESPONSE_OPEN, RESPONSE_CLOSE, "<info1>1</info1>", "x", " ", "é"]
+    for _ in range(300):
+        raw = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 40)))
+        response = sanitize_response(raw)
+        facts = [f"fact {k} {rng.choice(pieces)}" for k in range(rng.randint(1, 6))]
+        assert split_user_message(build_user_message(facts, response)) == (
+            [normalize_annotation(f) for f in facts],
+            response,
+        )

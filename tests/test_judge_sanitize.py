@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 
 import pytest
@@ -118,3 +119,17 @@ def test_bad_arguments() -> None:
         sanitize_response("x", max_chars=10)
     with pytest.raises(TypeError):
         sanitize_response(None)  # type: ignore[arg-type]
+
+
+def test_idempotent_and_tag_free_on_random_tricky_text() -> None:
+    rng = random.Random(20240607)
+    pieces = ["<", ">", "/", " ", "\n", "\r", "\t", "info", "INFO", "1", "response", "facts", "|", "im_end"]
+    pieces += ["\uff1c", "\uff1e", "\u2039", "\u203a", "\u200b", "\x00", "\ud800", "\uff5c", "x", "\u00b0"]
+    for _ in range(400):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 120)))
+        for max_chars in (64, 6000):
+            once = sanitize_response(text, max_chars)
+            assert sanitize_response(once, max_chars) == once
+            assert len(once) <= max_chars
+            assert not re.search(r"<\s*/?\s*(?:info|response|facts?)", once, re.IGNORECASE)
+            assert "<|im_end|>" not in once
