@@ -515,8 +515,12 @@ def test_sigkill_during_write_keeps_previous_output(fixture_dir, built, tmp_path
             process.wait()
     for name, data in previous.items():
         assert (out / name).read_bytes() == data
-    # A fresh run completes and the leftover temporary file does not affect the outputs.
-    build(fixture_dir, out)
+    # A fresh run completes, names the leftover temporary file, and is not affected by it.
+    result = build(fixture_dir, out)
+    assert (
+        f"leftover temporary file(s) from an interrupted write, safe to delete once no build runs: {temps[0]}"
+        in (result.stderr)
+    )
     for name, data in previous.items():
         assert (out / name).read_bytes() == data
 
@@ -531,6 +535,11 @@ def test_verl_rlhf_dataset_loads_the_output(built, tmp_path, monkeypatch):
     from verl.utils.tokenizer import hf_processor, hf_tokenizer
 
     from tests.support.tiny_processor import build_tiny_processor
+
+    try:
+        import qwen_vl_utils  # noqa: F401
+    except ImportError:
+        pytest.fail("qwen-vl-utils is missing: verl's RLHFDataset then drops every image row as 'overlong'")
 
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf_cache"))
     model_dir = build_tiny_processor(tmp_path / "tiny")

@@ -234,6 +234,28 @@ def test_missing_splits_are_named(tmp_path):
         load_split_rows(str(tmp_path / "x.parquet"), ["train", "test"])
 
 
+def test_shards_are_found_at_the_top_or_in_data_only_and_outputs_are_refused(tmp_path):
+    from perception_verl.data.loading import split_shards
+
+    for name in (
+        "data/train-00000-of-00002.parquet",
+        "data/train-00001-of-00002.parquet",
+        "test.parquet",
+        "out/train.parquet",
+        "validation/0000.parquet",
+        "train_extra.parquet",
+    ):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        _tiny_parquet(tmp_path / name)
+    assert [p.relative_to(tmp_path).as_posix() for p in split_shards(tmp_path, "train")] == [
+        "data/train-00000-of-00002.parquet",
+        "data/train-00001-of-00002.parquet",
+    ]
+    assert split_shards(tmp_path, "validation") == [tmp_path / "validation" / "0000.parquet"]
+    with pytest.raises(SourceError, match=r"test\.parquet is both an input and an output of this build"):
+        load_split_rows(str(tmp_path), ["train", "test"], exclude=[tmp_path / "test.parquet"])
+
+
 def test_bad_jsonl_line_is_named(tmp_path):
     from perception_verl.data.loading import read_file_rows
 

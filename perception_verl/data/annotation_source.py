@@ -10,8 +10,9 @@ and counted.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
@@ -91,11 +92,12 @@ def load_annotation_records(
     annotation_column: str | None = None,
     use_images: bool = True,
     progress: bool = True,
+    exclude: Collection[Path] = (),
 ) -> AnnotationLoad:
     """Read every row of ``source`` (hub id, folder or file) into annotation records."""
     columns = (annotation_column,) if annotation_column else DEFAULT_ANNOTATION_COLUMNS
     load = AnnotationLoad()
-    groups = load_all_rows(source)
+    groups = load_all_rows(source, exclude=exclude)
     total = sum(len(rows) for _, rows in groups)
     with tqdm(total=total, desc="annotations", unit="row", disable=not progress) as bar:
         for label, rows in groups:

@@ -179,7 +179,8 @@ def build_geometry3k(config: BuildConfig) -> BuildReport:
     """Run the whole conversion and write the outputs; returns counts for the summary table."""
     instruction = _check_config(config)
     source_splits = list(config.split_map)
-    raw = load_split_rows(config.source, source_splits)
+    outputs = [Path(path) for path in config.outputs.values()]
+    raw = load_split_rows(config.source, source_splits, exclude=outputs)
     converted = {split: convert_split(split, raw[split], progress=config.progress) for split in source_splits}
     del raw
 
@@ -191,6 +192,7 @@ def build_geometry3k(config: BuildConfig) -> BuildReport:
             annotation_column=config.annotation_column,
             use_images=config.match_images,
             progress=config.progress,
+            exclude=outputs,
         )
         problems = [problem_keys(p) for split in source_splits for p in converted[split]]
         report.match = match_annotations(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,31 +83,48 @@ def _load_from_disk(folder: Path) -> dict[str, Any]:
     return {"": loaded}
 
 
-def _split_shards(folder: Path, split: str) -> list[Path]:
-    files = [
-        path
-        for path in folder.rglob("*.parquet")
-        if path.stem == split or path.stem.startswith(f"{split}-") or path.stem.startswith(f"{split}.")
-    ]
+def split_shards(folder: Path, split: str) -> list[Path]:
+    """Parquet shards of ``split`` in ``folder`` or ``folder/data`` (not deeper), sorted.
+
+    Names matched: ``<split>-*.parquet`` (the hub's ``train-00000-of-00001.parquet``),
+    ``<split>.parquet``, and ``<split>/*.parquet``.
+    """
+    files: set[Path] = set()
+    for base in (folder, folder / "data"):
+        for pattern in (f"{split}-*.parquet", f"{split}.parquet", f"{split}/*.parquet"):
+            files.update(path for path in base.glob(pattern) if path.is_file())
     return sorted(files)
 
 
-def load_split_rows(source: str, splits: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+def _refuse_outputs(files: Sequence[Path], exclude: Collection[Path]) -> None:
+    outputs = {Path(path).expanduser().resolve() for path in exclude}
+    for file in files:
+        if file.resolve() in outputs:
+            raise SourceError(
+                f"{file} is both an input and an output of this build; write the outputs elsewhere"
+            )
+
+
+def load_split_rows(
+    source: str, splits: Sequence[str], *, exclude: Collection[Path] = ()
+) -> dict[str, list[dict[str, Any]]]:
     """Rows of each requested split of a dataset.
 
     ``source`` is a hub id, a ``save_to_disk`` folder, a folder of parquet shards named like the
-    hub's (``data/train-00000-of-00001.parquet``), or a single parquet/jsonl file (then exactly one
-    split may be requested and it gets all rows).
+    hub's (see :func:`split_shards`), or a single parquet/jsonl file (then exactly one split may be
+    requested and it gets all rows). Files listed in ``exclude`` (the build's outputs) are refused.
     """
     path = Path(source)
     if path.is_file():
         if len(splits) != 1:
             raise SourceError(f"{source}: a single file holds one split, but {len(splits)} were requested")
+        _refuse_outputs([path], exclude)
         return {splits[0]: read_file_rows(path)}
     if path.is_dir():
         if any((path / marker).exists() for marker in _DISK_MARKERS):
             return _pick(source, _load_from_disk(path), splits)
-        found = {split: _split_shards(path, split) for split in splits}
+        found = {split: split_shards(path, split) for split in splits}
+        _refuse_outputs([file for files in found.values() for file in files], exclude)
         missing = [split for split, files in found.items() if not files]
         if missing:
             raise SourceError(
@@ -143,14 +160,16 @@ def _pick(
     return {split: _dataset_rows(datasets_by_split[split]) for split in splits}
 
 
-def load_all_rows(source: str) -> list[tuple[str, list[dict[str, Any]]]]:
+def load_all_rows(source: str, *, exclude: Collection[Path] = ()) -> list[tuple[str, list[dict[str, Any]]]]:
     """Every row of a source, grouped as ``(label, rows)`` with a label naming the file or split.
 
-    For annotation sources: a hub id, a ``save_to_disk`` folder, a folder of parquet/jsonl files,
-    or one file. Groups come in a fixed order (sorted file names, split names).
+    For annotation sources: a hub id, a ``save_to_disk`` folder, a folder of parquet/jsonl files
+    (searched recursively), or one file. Groups come in a fixed order (sorted file names, split
+    names). Files listed in ``exclude`` (the build's outputs) are refused.
     """
     path = Path(source)
     if path.is_file():
+        _refuse_outputs([path], exclude)
         return [(path.name, read_file_rows(path))]
     if path.is_dir():
         if any((path / marker).exists() for marker in _DISK_MARKERS):
@@ -164,6 +183,7 @@ def load_all_rows(source: str) -> list[tuple[str, list[dict[str, Any]]]]:
         )
         if not files:
             raise SourceError(f"{source}: folder holds no .parquet or .jsonl files")
+        _refuse_outputs(files, exclude)
         return [(str(file.relative_to(path)), read_file_rows(file)) for file in files]
     groups = _load_hub(source)
     return [(f"split {name!r}", _dataset_rows(groups[name])) for name in sorted(groups)]

@@ -56,8 +56,18 @@ def _fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
+def _warn_leftovers(destination: Path) -> None:
+    leftovers = sorted(destination.parent.glob(f".{destination.name}.*.tmp"))
+    if leftovers:
+        logger.warning(
+            "leftover temporary file(s) from an interrupted write, safe to delete once no build runs: %s",
+            ", ".join(str(path) for path in leftovers),
+        )
+
+
 def _stage(rows: Sequence[Mapping[str, Any]], schema: pa.Schema, destination: Path) -> Path:
     destination.parent.mkdir(parents=True, exist_ok=True)
+    _warn_leftovers(destination)
     fd, name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".tmp")
     temp = Path(name)
     try:
