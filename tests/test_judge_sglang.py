@@ -243,3 +243,25 @@ def test_start_fails_clearly_when_judge_is_down() -> None:
     url = closed_port_url()
     with pytest.raises(JudgeUnavailable, match=url):
         asyncio.run(SGLangJudge(judge_config(url)).start())
+
+
+def test_cancelled_caller_does_not_cancel_the_shared_request() -> None:
+    facts, response = sample_responses(5)[4]
+    with fake_sglang(latency_s=0.5) as server:
+
+        async def run() -> JudgeResult:
+            judge = SGLangJudge(judge_config(server.url))
+            await judge.start()
+            first = asyncio.create_task(judge.judge(facts, response))
+            second = asyncio.create_task(judge.judge(facts, response))
+            while server.in_flight == 0:
+                await asyncio.sleep(0.005)
+            first.cancel()
+            result = await second
+            assert first.cancelled()
+            await judge.close()
+            return result
+
+        result = asyncio.run(run())
+        assert server.routes["/v1/chat/completions"] == 1
+    assert result.verdicts == lexical_verdicts(facts, response)
