@@ -570,6 +570,8 @@ def test_verl_rlhf_dataset_loads_the_output(built, tmp_path, monkeypatch):
     assert content[1]["text"].startswith("Find x. ")
     assert item["reward_model"]["annotations"] == TRAIN[0][3]
     assert item["reward_model"]["ground_truth"] == "5"
+    assert item["index"] == 0 and item["extra_info"]["split"] == "train"
+    assert item["data_source"] == DATA_SOURCE
     batch = collate_fn([dataset[i] for i in range(len(dataset))])
     assert [rm["annotations"] for rm in batch["reward_model"]] == [facts for *_, facts in TRAIN]
 

@@ -248,7 +248,11 @@ def _padded(cells: Sequence[str], widths: Sequence[int]) -> list[str]:
 
 
 def format_summary(report: BuildReport) -> str:
-    """The closing summary as a plain-text table (rows in/out, annotated rows, facts per row)."""
+    """The closing summary as a plain-text table.
+
+    Per output: source splits, rows read, rows written, annotated rows, and the min/mean/max
+    number of facts over its annotated rows; then the annotation read and match counts.
+    """
     header = (
         "output",
         "from splits",
