@@ -85,6 +85,10 @@ def test_wrong_values_and_relations_are_not_found() -> None:
         ("The figure shows two concentric circles", "The two circles are concentric.", 1),
         ("Two triangles are drawn", "Two triangles appear", 1),
         ("Two triangles are drawn", "Two lines appear", 0),
+        ("angle ABC = (2x + 10)°", r"$\angle ABC = 2x + 10^\circ$", 1),
+        ("angle ABC = (2x + 10)°", r"$\angle ABC = 2x + 11^\circ$", 0),
+        ("The measure of arc AB is 60 degrees", r"$m\overarc{AB} = 60^\circ$", 1),
+        ("The measure of arc AB is 60 degrees", r"$m\angle AOB = 60^\circ$", 0),
     ],
 )
 def test_single_facts(fact: str, response: str, expected: int) -> None:

@@ -117,6 +117,10 @@ _LATEX_WORDS = {
     "ge": ">=",
     "geq": ">=",
     "sqrt": " sqrt ",
+    "overarc": " arc ",
+    "overparen": " arc ",
+    "wideparen": " arc ",
+    "arc": " arc ",
 }
 
 _FRAC = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
@@ -132,8 +136,9 @@ _TAG_BLOCK = re.compile(
 )
 _TAG_ANY = re.compile(rf"{NEUTRAL_OPEN}[^{NEUTRAL_CLOSE}\n]{{0,40}}{NEUTRAL_CLOSE}?")
 
-# The compact view drops spaces around these operators and inside parentheses.
-_OPERATORS = "-+*/^=<>"
+# The compact view drops the (single) space before or after an operator or inside parentheses.
+_SPACE_BEFORE_OPERATOR = re.compile(r" (?=[-+*/^=<>)])")
+_SPACE_AFTER_OPERATOR = re.compile(r"(?<=[-+*/^=<>(]) ")
 _SQRT_BRACE = re.compile(r"\\sqrt\s*\{")
 _MATH_WORD = re.compile(r"[0-9a-z.+\-*/^=()<>]+")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -295,11 +300,7 @@ def _normalize(text: str) -> str:
 
 def _compact(lower: str) -> str:
     """Single-spaced text without spaces around operators or inside parentheses (``3f - 6`` -> ``3f-6``)."""
-    text = " ".join(lower.split())
-    for operator in _OPERATORS:
-        if operator in text:
-            text = text.replace(" " + operator, operator).replace(operator + " ", operator)
-    text = text.replace("( ", "(").replace(" )", ")")
+    text = _SPACE_AFTER_OPERATOR.sub("", _SPACE_BEFORE_OPERATOR.sub("", " ".join(lower.split())))
     return _drop_implicit_times(text) if "*" in text else text
 
 
@@ -311,6 +312,18 @@ def _drop_implicit_times(text: str) -> str:
         implicit = before[-1:].isdigit() and (after[:1].isalpha() or after[:1] == "(")
         out.append(after if implicit else "*" + after)
     return "".join(out)
+
+
+def _strip_parentheses(expression: str) -> str:
+    """``(2x+10)`` -> ``2x+10``, but ``(a+b)(a-b)`` stays."""
+    while expression.startswith("(") and expression.endswith(")"):
+        depth = 0
+        for index, char in enumerate(expression):
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            if depth == 0 and index < len(expression) - 1:
+                return expression
+        expression = expression[1:-1]
+    return expression
 
 
 def _canonical_number(token: str) -> str:
@@ -375,7 +388,7 @@ def _concepts(lower: str, words: set[str]) -> set[str]:
     return concepts
 
 
-def _content_words(words: set[str]) -> frozenset[str]:
+def _content_words(words: set[str] | frozenset[str]) -> frozenset[str]:
     kept = (word for word in words if len(word) > 2 and word not in _STOP_WORDS)
     return frozenset(word[:-1] if word.endswith("s") else word for word in kept)
 
@@ -415,6 +428,7 @@ def _annotation_keys(annotation: str) -> _Keys:
             if _PURE_NUMBER.fullmatch(side):
                 numbers.add(_canonical_number(side))
             elif any(ch.isdigit() for ch in side):
+                side = _strip_parentheses(side)
                 if side not in expressions:
                     expressions.append(side)
             elif "=" in word and _VARIABLE.fullmatch(side):
@@ -476,7 +490,7 @@ def _response_features(response: str, max_chars: int) -> _Features:
         angles=frozenset(angles),
         angle_vertices=frozenset(vertices),
         concepts=frozenset(concepts),
-        words=_content_words(words),
+        words=frozenset(words),
     )
 
 
@@ -502,7 +516,7 @@ def _verdict(keys: _Keys, features: _Features) -> int:
     if keys.empty:
         if not keys.content_words:
             return 0
-        found = len(keys.content_words & features.words)
+        found = len(keys.content_words & _content_words(features.words))
         return int(found / len(keys.content_words) >= FALLBACK_OVERLAP)
     present = (
         keys.numbers <= features.numbers
