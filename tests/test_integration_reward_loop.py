@@ -38,7 +38,7 @@ GOOD = (
     "<think>\nJKLM is a parallelogram, so JK = LM and 3f - 6 = 2f + 1.\n</think>\n"
     "<answer>\nSo f = 7 and \\boxed{7}.\n</answer>"
 )
-PARTIAL = "<think>\nOpposite sides are equal, so 3f - 6 = 2f + 1.\n</think>\n<answer>\n\\boxed{7}\n</answer>"
+PARTIAL = "<think>\nSide JK = LM, so 3f - 6 = 2f + 1.\n</think>\n<answer>\n\\boxed{7}\n</answer>"
 VAGUE = "<think>\nOpposite sides are equal, so f = 7.\n</think>\n<answer>\n\\boxed{7}\n</answer>"
 WRONG = "<think>\nJKLM is a parallelogram.\n</think>\n<answer>\n\\boxed{5}\n</answer>"
 FACTS = ["JKLM is a parallelogram", "JK = 3f - 6"]
