@@ -140,6 +140,7 @@ _TAG_ANY = re.compile(rf"{NEUTRAL_OPEN}[^{NEUTRAL_CLOSE}\n]{{0,40}}{NEUTRAL_CLOS
 _SPACE_BEFORE_OPERATOR = re.compile(r" (?=[-+*/^=<>)])")
 _SPACE_AFTER_OPERATOR = re.compile(r"(?<=[-+*/^=<>(]) ")
 _SQRT_BRACE = re.compile(r"\\sqrt\s*\{")
+_DEGREE_MARK = re.compile(r"\^\s*\{?\s*(?:\\circ|o)\s*\}?(?![A-Za-z])")
 _MATH_WORD = re.compile(r"[0-9a-z.+\-*/^=()<>]+")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _PURE_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
@@ -289,6 +290,8 @@ def _normalize(text: str) -> str:
     text = text.replace("$", " ")
     if not text.isascii():
         text = _UNICODE_CHAR.sub(_unicode_char, text)
+    if "^" in text:
+        text = _DEGREE_MARK.sub(" degrees ", text)
     if "\\" in text:
         text = _LATEX_COMMAND.sub(_latex_command, _SQRT_BRACE.sub(" sqrt{", text))
     if "||" in text:
