@@ -155,3 +155,5 @@ def test_lexical_judge_implements_the_protocol() -> None:
     result = asyncio.run(run())
     assert result == JudgeResult(verdicts=(1, 1, 1, 1, 1), requests=0)
     assert result.ok and result.failure is None
+    with pytest.raises(ValueError, match="max_response_chars"):
+        LexicalJudge(max_response_chars=10)

@@ -50,7 +50,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from perception_verl.judge.base import JudgeResult
-from perception_verl.judge.sanitize import NEUTRAL_CLOSE, NEUTRAL_OPEN, OMISSION, sanitize_response
+from perception_verl.judge.sanitize import (
+    MIN_MAX_CHARS,
+    NEUTRAL_CLOSE,
+    NEUTRAL_OPEN,
+    OMISSION,
+    sanitize_response,
+)
 
 FALLBACK_OVERLAP = 0.6
 
@@ -546,7 +552,12 @@ class LexicalJudge:
     """:class:`~perception_verl.judge.base.Judge` backed by :func:`lexical_verdicts` (no network)."""
 
     def __init__(self, max_response_chars: int = 6000) -> None:
+        if max_response_chars < MIN_MAX_CHARS:
+            raise ValueError(f"max_response_chars must be at least {MIN_MAX_CHARS}, got {max_response_chars}")
         self.max_response_chars = max_response_chars
+
+    def __repr__(self) -> str:
+        return f"LexicalJudge(max_response_chars={self.max_response_chars})"
 
     async def start(self) -> None:
         """Nothing to check: the lexical judge has no server."""
