@@ -46,7 +46,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from perception_verl.judge.base import JudgeResult
@@ -237,6 +237,8 @@ _STOP_WORDS = frozenset(_STOP_TEXT.split())
 
 @dataclass(frozen=True)
 class _Keys:
+    """What an annotation requires the response to contain (see the module docstring)."""
+
     numbers: frozenset[str]
     expressions: tuple[str, ...]
     variables: frozenset[str]
@@ -254,6 +256,8 @@ class _Keys:
 
 @dataclass(frozen=True)
 class _Features:
+    """What a response offers: its numbers, compact math text, names, concepts and words."""
+
     numbers: frozenset[str]
     compact: str
     variables: frozenset[str]
@@ -402,18 +406,6 @@ def _content_words(words: set[str] | frozenset[str]) -> frozenset[str]:
     return frozenset(word[:-1] if word.endswith("s") else word for word in kept)
 
 
-def _dataclass_replace_relations(keys: _Keys, relations: frozenset[str]) -> _Keys:
-    return _Keys(
-        numbers=keys.numbers,
-        expressions=keys.expressions,
-        variables=keys.variables,
-        groups=keys.groups,
-        angles=keys.angles,
-        relations=relations,
-        content_words=keys.content_words,
-    )
-
-
 @lru_cache(maxsize=16384)
 def _annotation_keys(annotation: str) -> _Keys:
     text = _normalize(annotation)
@@ -457,7 +449,7 @@ def _annotation_keys(annotation: str) -> _Keys:
         content_words=_content_words(words),
     )
     if keys.empty and concepts & _SHAPES:
-        keys = _dataclass_replace_relations(keys, frozenset(concepts & _SHAPES))
+        keys = replace(keys, relations=frozenset(concepts & _SHAPES))
     return keys
 
 
