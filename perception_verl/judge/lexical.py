@@ -47,7 +47,7 @@ import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from perception_verl.judge.base import JudgeResult
 from perception_verl.judge.sanitize import (
@@ -254,18 +254,22 @@ class _Keys:
         )
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Features:
-    """What a response offers: its numbers, compact math text, names, concepts and words."""
+    """What a response offers: its numbers, names, concepts and words; the compact math text on demand."""
 
-    numbers: frozenset[str]
-    compact: str
-    variables: frozenset[str]
-    groups: frozenset[str]
-    angles: frozenset[str]
-    angle_vertices: frozenset[str]
-    concepts: frozenset[str]
-    words: frozenset[str]
+    lower: str
+    numbers: set[str]
+    variables: set[str]
+    groups: set[str]
+    angles: set[str]
+    angle_vertices: set[str]
+    concepts: set[str]
+    words: set[str]
+
+    @cached_property
+    def compact(self) -> str:
+        return _compact(self.lower)
 
 
 def _unicode_char(match: re.Match[str]) -> str:
@@ -471,27 +475,23 @@ def _response_features(response: str, max_chars: int) -> _Features:
         elif len(name) == 1:
             vertices.add(name)
     tokens = set(_LETTERS.findall(text))
-    groups = {_dihedral(token) for token in tokens if len(token) <= 6 and token.isupper()}
     words = {token.lower() for token in tokens}
     lower = text.lower()
-    compact = _compact(lower)
-    numbers = {_canonical_number(token) for token in set(_NUMBER.findall(compact))}
+    numbers = {_canonical_number(token) for token in set(_NUMBER.findall(text))}
     concepts = _concepts(lower, words)
     if "perpendicular" in concepts or ("90" in numbers and "degrees" in words):
         concepts.add("right")
     if "right" in concepts:
         numbers.add("90")
     return _Features(
-        numbers=frozenset(numbers),
-        compact=compact,
-        variables=frozenset(
-            token for token in tokens if len(token) == 1 and token.islower() and token != "a"
-        ),
-        groups=frozenset(groups),
-        angles=frozenset(angles),
-        angle_vertices=frozenset(vertices),
-        concepts=frozenset(concepts),
-        words=frozenset(words),
+        lower=lower,
+        numbers=numbers,
+        variables={token for token in tokens if len(token) == 1 and token.islower() and token != "a"},
+        groups={_dihedral(token) for token in tokens if len(token) <= 6 and token.isupper()},
+        angles=angles,
+        angle_vertices=vertices,
+        concepts=concepts,
+        words=words,
     )
 
 
