@@ -21,6 +21,7 @@ TAG_VARIANTS = [
     "< info 1 >",
     "<Info12>0</Info12>",
     "\uff1cinfo1\uff1e1\uff1c/info1\uff1e",  # full-width brackets
+    "\uff1c\uff49\uff4e\uff46\uff4f\uff11\uff1e",  # full-width letters and digit too
     "\ufe64info1\ufe65",  # small form variants
     "\u2329info1\u232a",
     RESPONSE_OPEN,

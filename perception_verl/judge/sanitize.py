@@ -4,6 +4,7 @@ The policy is trained against the judge, so its text is adversarial input. Befor
 judge, :func:`sanitize_response`:
 
 - replaces lone UTF-16 surrogates with U+FFFD (they cannot be JSON-encoded for the HTTP request);
+- maps full-width forms of ASCII characters (``＜ｉｎｆｏ１＞``) to ASCII;
 - turns ``\\r\\n`` and lone ``\\r`` into ``\\n`` and removes every other control or format
   character except ``\\n`` and ``\\t`` (this includes zero-width and bidi characters that could
   hide a tag from a reader while the judge's tokenizer still sees it);
@@ -42,16 +43,23 @@ OMISSION = re.compile(r"\n\[\.\.\. (\d+) characters omitted \.\.\.\]\n")
 
 _ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _NOT_PLAIN_ASCII = re.compile(r"[^\x20-\x7e\n\t]")
+_FULLWIDTH_ASCII = re.compile("[\uff01-\uff5e]")  # ！ .. ～, the full-width forms of ASCII ! .. ~
 
 
 def _omission_marker(count: int) -> str:
     return f"\n[... {count} characters omitted ...]\n"
 
 
+def _to_ascii(match: re.Match[str]) -> str:
+    return chr(ord(match.group()) - 0xFEE0)
+
+
 def clean_characters(text: str) -> str:
-    """Replace lone surrogates, normalise line ends, drop control/format characters but ``\\n``/``\\t``."""
+    """Replace lone surrogates, map full-width ASCII forms (``ｉｎｆｏ``) to ASCII, normalise line ends,
+    and drop control/format characters except ``\\n`` and ``\\t`` (length never grows)."""
     if not text.isascii():
         text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        text = _FULLWIDTH_ASCII.sub(_to_ascii, text)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     if text.isascii() and not _ASCII_CONTROL.search(text):
