@@ -17,6 +17,10 @@ judge, :func:`sanitize_response`:
 
 Neutralising replaces characters one for one, and the capped text fits ``max_chars``, so the
 function is idempotent: ``sanitize_response(sanitize_response(t)) == sanitize_response(t)``.
+
+Not handled: look-alike letters from other scripts (Cyrillic ``і`` in ``іnfo1``) and tags spelled
+with HTML entities. Such text can at most distract the judge; it is never read as a verdict,
+because :func:`~perception_verl.judge.verdict.parse_verdicts` parses only the judge's own answer.
 """
 
 from __future__ import annotations
