@@ -43,18 +43,6 @@ pv_http_ok() {
     fi
 }
 
-# verl's trainer, or our wrapper that adds per-step reward-component metrics when it is installed.
-pv_entry_module() {
-    if [[ -n "${ENTRY_MODULE:-}" ]]; then
-        printf '%s\n' "$ENTRY_MODULE"
-    elif "$(pv_python)" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("perception_verl.main_ppo") is None)' \
-        2>/dev/null; then
-        printf '%s\n' perception_verl.main_ppo
-    else
-        printf '%s\n' verl.trainer.main_ppo
-    fi
-}
-
 # Everything a user changes is one of these variables.
 pv_defaults() {
     MODEL_PATH="${MODEL_PATH:-Qwen/Qwen2.5-VL-7B-Instruct}"
@@ -81,6 +69,9 @@ pv_defaults() {
     TOTAL_EPOCHS="${TOTAL_EPOCHS:-25}"
     SAVE_FREQ="${SAVE_FREQ:-25}"
     TEST_FREQ="${TEST_FREQ:-5}"
+    # verl's main_ppo wrapped to log every reward component each step (issue 11); set
+    # ENTRY_MODULE=verl.trainer.main_ppo to run verl's entry point unchanged (same arguments).
+    ENTRY_MODULE="${ENTRY_MODULE:-perception_verl.main_ppo}"
 }
 
 # Fill the array PV_OVERRIDES with the hydra overrides of the run.
@@ -210,14 +201,18 @@ pv_build_overrides() {
 pv_train() {
     pv_defaults
     pv_build_overrides || return $?
-    local python entry
+    local python
     python="$(pv_python)"
-    entry="$(pv_entry_module)"
-    local command=("$python" -m "$entry" "${PV_OVERRIDES[@]}" "$@")
+    local command=("$python" -m "$ENTRY_MODULE" "${PV_OVERRIDES[@]}" "$@")
     if [[ "${DRY_RUN:-0}" == "1" ]]; then
         printf '# DRY_RUN=1: the command that would run:\n'
         pv_print_command "${command[@]}"
         printf '\n'
+        if ! "$python" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec(sys.argv[1]) is None)' \
+            "$ENTRY_MODULE" 2>/dev/null; then
+            printf 'DRY RUN FAILED: entry point %s is not importable with %s\n' "$ENTRY_MODULE" "$python"
+            return 1
+        fi
         "$python" -m perception_verl.recipes.dryrun "${PV_OVERRIDES[@]}" "$@"
         return $?
     fi
