@@ -157,3 +157,9 @@ def test_lexical_judge_implements_the_protocol() -> None:
     assert result.ok and result.failure is None
     with pytest.raises(ValueError, match="max_response_chars"):
         LexicalJudge(max_response_chars=10)
+
+
+def test_expression_at_the_end_of_a_sentence_counts() -> None:
+    facts = ["JK = 3f - 6"]
+    assert lexical_verdicts(facts, "We know JK = 3f - 6. So f = 4.") == (1,)
+    assert lexical_verdicts(facts, "We know JK = 3f - 6.5 here.") == (0,)

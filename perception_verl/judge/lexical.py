@@ -500,8 +500,9 @@ def _has_expression(compact: str, expression: str) -> bool:
     while start >= 0:
         end = start + len(expression)
         before = compact[start - 1] if start else " "
-        after = compact[end] if end < len(compact) else " "
-        if not (before.isalnum() or before == ".") and not (after.isalnum() or after == "."):
+        after = compact[end : end + 2]
+        continues = after[:1].isalnum() or (after[:1] == "." and after[1:2].isdigit())
+        if not (before.isalnum() or before == ".") and not continues:
             return True
         start = compact.find(expression, start + 1)
     return False
