@@ -29,7 +29,9 @@ from tests.support.verl_harness import (
     last_token_scores,
     local_ray,
     perception_reward_overrides,
+    score_like_agent_loop,
     score_with_reward_loop,
+    transfer_queue_session,
 )
 
 pytestmark = pytest.mark.ray
@@ -185,3 +187,78 @@ def test_registered_name_through_ray_setup_hook(
     data = build_dataproto(tokenizer, SAMPLES[:2])
     out = score_with_reward_loop(compose_trainer_config(overrides), data)
     check_reward_loop_output(data, out, SAMPLES[:2])
+
+
+def test_v1_trainer_step_metrics_include_reward_components(
+    ray_cluster: None, tokenizer_path: Path, tokenizer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rewards streamed as verl's agent loop does, kept in TransferQueue, read by the v1 trainer's metrics."""
+    from transfer_queue import KVBatchMeta
+    from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage
+    from verl.trainer.ppo.v1 import PPOTrainerSync
+    from verl.trainer.ppo.v1.trainer_base import PPOTrainer
+
+    from perception_verl import main_ppo
+
+    cfg = compose_trainer_config(
+        [
+            *perception_reward_overrides(tokenizer_path, {"judge": "lexical"}),
+            "algorithm.adv_estimator=grpo",
+            "trainer.n_gpus_per_node=1",
+            "transfer_queue.enable=True",
+            "transfer_queue.backend.SimpleStorage.num_data_storage_units=1",
+        ]
+    )
+    data = build_dataproto(tokenizer, SAMPLES)
+    results = score_like_agent_loop(cfg, data)
+    scores = [r["reward_score"] for r in results]
+    assert scores == pytest.approx(expected_scores(SAMPLES))
+
+    prompt_len = data.batch["prompts"].shape[1]
+    response_mask = data.batch["attention_mask"][:, prompt_len:]
+    rm_scores = torch.zeros_like(response_mask, dtype=torch.float32)
+    lengths = response_mask.sum(dim=1)
+    rm_scores[torch.arange(len(data)), lengths - 1] = torch.tensor(scores)
+    advantages, returns = compute_grpo_outcome_advantage(
+        token_level_rewards=rm_scores, response_mask=response_mask, index=data.non_tensor_batch["uid"]
+    )
+
+    monkeypatch.setattr(PPOTrainer, "_compute_metrics", PPOTrainer._compute_metrics)
+    main_ppo.install_reward_step_metrics(v1=True)
+    metrics: dict[str, Any] = {}
+    with transfer_queue_session(cfg) as tq:
+        keys, tags = [], []
+        for i, result in enumerate(results):
+            n = int(lengths[i])
+            key, tag = f"{SAMPLES[i].uid}_{i}_0", {"min_global_steps": 0, "max_global_steps": 0}
+            tq.kv_put(
+                key=key,
+                partition_id="train",
+                fields={
+                    "prompts": data.batch["prompts"][i],
+                    "responses": data.batch["responses"][i, :n],
+                    "response_mask": response_mask[i, :n],
+                    "rm_scores": rm_scores[i, :n],
+                    "advantages": advantages[i, :n],
+                    "returns": returns[i, :n],
+                    "num_turns": 1,
+                    "extra_fields": {"reward_extra_info": result["reward_extra_info"]},
+                    "data_source": SAMPLES[i].data_source,
+                },
+                tag=tag,
+            )
+            keys.append(key)
+            tags.append(tag)
+        trainer = PPOTrainerSync(cfg)
+        trainer._init_resource_pool_mgr()
+        batch = KVBatchMeta(keys=keys, tags=tags, partition_id="train")
+        trainer._compute_metrics(batch, metrics, {"step": 1.0, "gen": 0.5}, global_steps=1, epoch=0)
+
+    assert metrics["critic/score/mean"] == pytest.approx(np.mean(scores))  # verl's own metrics still there
+    assert metrics["reward/score/mean"] == pytest.approx(np.mean(scores))
+    assert metrics["reward/accuracy/mean"] == pytest.approx(0.8)
+    perception = [r["reward_extra_info"]["perception"] for r in results[:4]]
+    assert metrics["reward/perception/mean"] == pytest.approx(np.mean(perception))
+    assert metrics["reward/perception_excluded/share"] == pytest.approx(0.2)
+    assert metrics["reward/judge_failed/rate"] == 0.0
+    assert metrics["reward/other/source/accuracy/mean"] == 1.0

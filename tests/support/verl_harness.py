@@ -7,7 +7,9 @@
   reward loop receives (prompts left-padded, responses right-padded, reward fields as non-tensors).
 - :func:`local_ray` starts a small local Ray cluster; :func:`score_with_reward_loop` runs verl's
   ``RewardLoopManager`` on a batch and returns its output ``DataProto``;
-  :func:`last_token_scores` reads each row's score back from ``rm_scores``.
+  :func:`last_token_scores` reads each row's score back from ``rm_scores``;
+  :func:`score_like_agent_loop` scores per sample as the v1 trainer's agent loop does, and
+  :func:`transfer_queue_session` starts the TransferQueue the v1 trainer reads its batches from.
 """
 
 from __future__ import annotations
@@ -206,16 +208,55 @@ def score_with_reward_loop(cfg: Any, data: Any) -> Any:
     The workers are Ray actors with fixed names, so they are stopped before returning to let the
     next call start its own.
     """
-    import ray
     from verl.experimental.reward_loop import RewardLoopManager
 
     manager = RewardLoopManager(cfg)
     try:
         return manager.compute_rm_score(data)
     finally:
-        for index, worker in enumerate(manager.reward_loop_workers):
-            ray.kill(worker, no_restart=True)
-            _wait_name_released(f"reward_loop_worker_{index}")
+        stop_reward_loop(manager)
+
+
+def score_like_agent_loop(cfg: Any, data: Any) -> list[dict[str, Any]]:
+    """Score each sample the way verl's agent loop streams rewards during rollout.
+
+    One ``compute_score`` call per sample on the reward-loop worker handles verl hands to its agent
+    loop (``RewardLoopManager.reward_loop_worker_handles``); returns each
+    ``{"reward_score", "reward_extra_info"}`` result.
+    """
+    import ray
+    from verl.experimental.reward_loop import RewardLoopManager
+
+    manager = RewardLoopManager(cfg)
+    try:
+        handles = manager.reward_loop_worker_handles
+        if handles is None:
+            raise RuntimeError("this config scores with a colocated reward model, not streamed workers")
+        calls = [handles[i % len(handles)].compute_score.remote(data[i : i + 1]) for i in range(len(data))]
+        return ray.get(calls)
+    finally:
+        stop_reward_loop(manager)
+
+
+def stop_reward_loop(manager: Any) -> None:
+    """Kill a RewardLoopManager's workers and wait until their fixed actor names are free again."""
+    import ray
+
+    for index, worker in enumerate(manager.reward_loop_workers):
+        ray.kill(worker, no_restart=True)
+        _wait_name_released(f"reward_loop_worker_{index}")
+
+
+@contextlib.contextmanager
+def transfer_queue_session(cfg: Any) -> Iterator[Any]:
+    """verl 0.9's TransferQueue (v1 trainer data plane) started from ``cfg.transfer_queue`` on Ray."""
+    import transfer_queue as tq
+
+    tq.init(cfg.transfer_queue)
+    try:
+        yield tq
+    finally:
+        tq.close()
 
 
 def _wait_name_released(name: str, attempts: int = 100) -> None:
