@@ -28,6 +28,11 @@ from typing import Any
 import numpy as np
 
 COLUMNS = ("score", "accuracy", "format", "perception", "repetition", "judge_failed")
+LEGEND = (
+    "score = 0.9 accuracy + 0.1 format + 0.7 perception + repetition (the penalty, <= 0);\n"
+    "each problem's five responses form one GRPO group:\n"
+    "advantage = (score - group mean) / group std, as verl computes it.\n\n"
+)
 
 
 @dataclass(frozen=True)
@@ -248,7 +253,8 @@ def run(args: argparse.Namespace, work_dir: Path) -> int:
     scored = score_on_ray(config, batch, args.num_cpus)
     extras = {key: scored.non_tensor_batch[key] for key in scored.meta_info["reward_extra_keys"]}
     advantages = grpo_advantages(batch, scored)
-    emit(render_table(samples, extras, advantages) + "\n\n")
+    emit(render_table(samples, extras, advantages) + "\n")
+    emit(LEGEND)
     emit("step metrics the trainer logs for this batch:\n")
     emit(render_metrics(reward_metrics(extras, scored.non_tensor_batch.get("data_source"))) + "\n")
     return 0
