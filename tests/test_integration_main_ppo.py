@@ -174,3 +174,32 @@ def test_task_runner_installs_the_wrapper_before_verl_runs(monkeypatch: pytest.M
     with pytest.raises(Exception):  # noqa: B017  (verl's run needs a full config; the hook ran first)
         runner.run(None)
     assert installed == [True]
+
+
+def test_entry_point_takes_verls_hydra_arguments() -> None:
+    """``python -m perception_verl.main_ppo`` parses exactly verl's config (printed, not run, with --cfg)."""
+    import subprocess
+    import sys
+
+    from tests.support.verl_harness import perception_reward_overrides
+
+    overrides = perception_reward_overrides(None, {"judge": "lexical", "weights": {"perception": 0.5}})
+    done = subprocess.run(
+        [sys.executable, "-m", "perception_verl.main_ppo", "--cfg", "job", *overrides],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "path: pkg://perception_verl.integration.manager" in done.stdout
+    assert "name: PerceptionRewardManager" in done.stdout
+    assert "perception: 0.5" in done.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "perception_verl.main_ppo", "--cfg", "job", "reward.not_a_key=1"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert bad.returncode != 0 and "not_a_key" in bad.stderr
