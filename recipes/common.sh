@@ -62,6 +62,7 @@ pv_defaults() {
     JUDGE_NNODES="${JUDGE_NNODES:-1}"
     JUDGE_GPUS="${JUDGE_GPUS:-8}"
     JUDGE_TP="${JUDGE_TP:-1}"
+    JUDGE_DTYPE="${JUDGE_DTYPE:-float16}"
     PERCEPTION_WEIGHT="${PERCEPTION_WEIGHT:-0.7}"
     PROJECT_NAME="${PROJECT_NAME:-perception_verl}"
     EXPERIMENT_NAME="${EXPERIMENT_NAME:-qwen25vl7b_geo3k_perception}"
@@ -176,8 +177,8 @@ pv_build_overrides() {
                 "reward.reward_model.model_path=$JUDGE_MODEL"
                 reward.reward_model.rollout.name=sglang
                 "reward.reward_model.rollout.tensor_model_parallel_size=$JUDGE_TP"
-                reward.reward_model.rollout.prompt_length=8192
-                reward.reward_model.rollout.response_length=512
+                # AWQ checkpoints are float16; verl would otherwise ask SGLang for bfloat16.
+                "reward.reward_model.rollout.dtype=$JUDGE_DTYPE"
                 reward.reward_model.rollout.gpu_memory_utilization=0.85
                 # The judge has its own GPUs: keep its KV cache (and radix prefix cache) warm.
                 reward.reward_model.rollout.free_cache_engine=False

@@ -9,7 +9,7 @@
 #
 # Environment (defaults in common.sh): MODEL_PATH, TRAIN_FILE, TEST_FILE (or DATA_DIR),
 # NNODES, N_GPUS_PER_NODE, ROLLOUT_TP, JUDGE_MODE=external|verl|lexical, JUDGE_URL (comma list),
-# JUDGE_MODEL, JUDGE_GPUS, JUDGE_TP, PERCEPTION_WEIGHT, PROJECT_NAME, EXPERIMENT_NAME,
+# JUDGE_MODEL, JUDGE_GPUS, JUDGE_TP, JUDGE_DTYPE, PERCEPTION_WEIGHT, PROJECT_NAME, EXPERIMENT_NAME,
 # LOGGER (comma list, e.g. console,wandb), TOTAL_EPOCHS, ENTRY_MODULE, PYTHON, DRY_RUN.
 # Extra arguments are hydra overrides appended last (they win), e.g. trainer.total_epochs=1.
 set -euo pipefail
