@@ -1,0 +1,189 @@
+"""Judge throughput: our reward manager against the judge's limit and against a naive client.
+
+    python benchmarks/judge_throughput.py [--json] [--problems 128] [--per-problem 8]
+                                          [--latency-ms 100] [--cap 64]
+
+The loopback SGLang-shaped judge (own process) answers every request after a fixed latency, at
+most ``cap`` at a time (more wait in its queue, as SGLang's scheduler does). Our side: verl's
+``RewardLoopWorker`` loads :class:`PerceptionRewardManager` (``judge=sglang``, client cap ``cap``)
+and scores the whole batch with ``compute_score_batch`` (``run_single`` for every sample,
+concurrently, on one event loop), after the judge's one-time health check. Reported:
+
+- wall time; ideal = ceil(distinct requests / cap) x latency; efficiency = ideal / wall;
+- requests the server received vs distinct (annotations, response) pairs vs responses scored;
+- shared-prefix share: per problem, the longest common prefix of its prompts (system + user text
+  as sent), counted once per prompt, over all prompt characters.
+
+Baseline, same process, same server, same verl reward loop (:mod:`_baseline`): one request per
+response (no dedupe), a fresh HTTP connection per request (a new aiohttp session each time), the
+response before the facts (``response_first`` layout), at most ``cap`` requests in flight (the same
+cap, so the comparison is about the client, not about overloading the server); it scores each
+sample with the same reward functions. Speed-up = baseline wall / our wall. Both must give the same
+scores (``scores_match``). Ours and the baseline run alternately ``--repeats`` times; walls are medians.
+
+CPU: ``cpu_s`` is this process's CPU time (all threads) during our median run. With Python's
+interpreter lock the client's local work per sample (verl's DataProto slicing, decoding, math-verify,
+HTTP) runs on one core at a time, so ``cpu_s`` close to ``wall_s`` means the run is CPU-bound, not
+judge-bound; ``efficiency_vs_bound`` = max(ideal, cpu_s) / wall.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import _common
+from _judge_server import JudgeServer, ServerSpec
+
+from tests.support.verl_harness import build_dataproto
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--problems", type=int, default=128)
+    parser.add_argument("--per-problem", type=int, default=8)
+    parser.add_argument("--latency-ms", type=float, default=100.0)
+    parser.add_argument("--cap", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=3, help="alternating runs of ours and the baseline")
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    return parser.parse_args(argv)
+
+
+def sglang_kwargs(url: str, model: str, cap: int) -> dict[str, Any]:
+    return {"judge": "sglang", "judge_urls": url, "judge_model": model, "max_concurrency": cap}
+
+
+def baseline_config(tokenizer_dir: Path, url: str, model: str, cap: int) -> Any:
+    from tests.support.verl_harness import compose_trainer_config
+
+    return compose_trainer_config(
+        [
+            "reward.reward_manager.source=importlib",
+            "reward.reward_manager.module.path=pkg://_baseline",
+            "reward.reward_manager.name=NaiveJudgeRewardManager",
+            f"actor_rollout_ref.model.path={tokenizer_dir}",
+            f"+reward.reward_kwargs.judge_urls='{url}'",
+            f"+reward.reward_kwargs.judge_model='{model}'",
+            f"+reward.reward_kwargs.max_concurrency={cap}",
+        ]
+    )
+
+
+async def score_batch(config: Any, data: Any) -> tuple[float, float, list[float]]:
+    """(wall seconds, process CPU seconds, scores) of verl's reward-loop worker scoring ``data``.
+
+    Our judge is started (health check) before the clock starts: verl starts it once per worker,
+    not once per batch.
+    """
+    worker = _common.reward_worker(config)
+    manager = worker.reward_manager
+    if hasattr(manager, "judge"):
+        await manager.judge()
+    try:
+        cpu = time.process_time()
+        started = time.perf_counter()
+        outputs = await worker.compute_score_batch(data)
+        wall = time.perf_counter() - started
+        return wall, time.process_time() - cpu, [float(o["reward_score"]) for o in outputs]
+    finally:
+        if hasattr(manager, "close"):
+            await manager.close()
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from transformers import AutoTokenizer
+
+    workload = _common.build_workload(args.problems, args.per_problem, seed=args.seed)
+    latency = args.latency_ms / 1000.0
+    ours_walls: list[float] = []
+    ours_cpu: list[float] = []
+    base_walls: list[float] = []
+    ours_requests: list[int] = []
+    base_requests: list[int] = []
+    with tempfile.TemporaryDirectory(prefix="pv-bench-") as tmp:
+        tokenizer_dir = _common.tiny_tokenizer_dir(Path(tmp))
+        tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+        _common.check_round_trip(tokenizer, workload)
+        data = build_dataproto(tokenizer, workload.samples)
+        distinct = _common.distinct_pairs(workload.samples)
+        groups = [[_common.our_prompt(s) for s in group] for group in workload.groups()]
+        share = _common.shared_prefix_share(groups)
+        with JudgeServer(ServerSpec(latency_s=latency, cap=args.cap)) as server:
+            ours_cfg = _common.verl_config(tokenizer_dir, sglang_kwargs(server.url, server.model, args.cap))
+            base_cfg = baseline_config(tokenizer_dir, server.url, server.model, args.cap)
+            count = server.stats()["chat_requests"]
+            for _ in range(args.repeats):
+                wall, cpu, ours = asyncio.run(score_batch(ours_cfg, data))
+                ours_walls.append(wall)
+                ours_cpu.append(cpu)
+                now = server.stats()["chat_requests"]
+                ours_requests.append(now - count)
+                wall, _, baseline = asyncio.run(score_batch(base_cfg, data))
+                base_walls.append(wall)
+                count, now = now, server.stats()["chat_requests"]
+                base_requests.append(now - count)
+                count = now
+            max_in_flight = server.stats()["max_in_flight"]
+    ideal = math.ceil(distinct / args.cap) * latency
+    wall = statistics.median(ours_walls)
+    cpu = ours_cpu[ours_walls.index(wall)] if wall in ours_walls else statistics.median(ours_cpu)
+    base_wall = statistics.median(base_walls)
+    return {
+        "responses_scored": len(ours),
+        "distinct_pairs": distinct,
+        "requests_sent": max(ours_requests),
+        "requests_sent_min": min(ours_requests),
+        "baseline_requests_sent": max(base_requests),
+        "wall_s": wall,
+        "walls_s": ours_walls,
+        "ideal_s": ideal,
+        "efficiency": ideal / wall,
+        "cpu_s": cpu,
+        "efficiency_vs_bound": max(ideal, cpu) / wall,
+        "baseline_wall_s": base_wall,
+        "baseline_walls_s": base_walls,
+        "speedup_vs_baseline": base_wall / wall,
+        "shared_prefix_share": share,
+        "scores_match": all(math.isclose(a, b, abs_tol=1e-9) for a, b in zip(ours, baseline, strict=True)),
+        "server_max_in_flight": max_in_flight,
+        "latency_ms": args.latency_ms,
+        "cap": args.cap,
+        "repeats": args.repeats,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    result = run(args)
+    _common.emit_table(
+        f"judge throughput: {result['responses_scored']} responses, "
+        f"latency {args.latency_ms:g} ms, cap {args.cap}",
+        [
+            ("responses scored", result["responses_scored"]),
+            ("distinct (annotations, response) pairs", result["distinct_pairs"]),
+            ("requests sent (ours)", result["requests_sent"]),
+            ("requests sent (baseline)", result["baseline_requests_sent"]),
+            ("ideal wall s", result["ideal_s"]),
+            ("our wall s", result["wall_s"]),
+            ("efficiency (ideal / ours)", result["efficiency"]),
+            ("our process CPU s (all threads)", result["cpu_s"]),
+            ("efficiency vs max(ideal, CPU s)", result["efficiency_vs_bound"]),
+            ("baseline wall s", result["baseline_wall_s"]),
+            ("speed-up vs baseline", result["speedup_vs_baseline"]),
+            ("shared-prefix share of prompt chars", result["shared_prefix_share"]),
+            ("same scores as baseline", result["scores_match"]),
+        ],
+    )
+    if args.json:
+        _common.emit_json(result)
+
+
+if __name__ == "__main__":
+    main()
