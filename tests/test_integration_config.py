@@ -131,3 +131,23 @@ def test_verl_managed_judge_needs_routing_settings() -> None:
         check_routing(compose_trainer_config(routed), options)
     check_routing(compose_trainer_config([*routed, "reward.reward_model.enable_resource_pool=True"]), options)
     check_routing(compose_trainer_config([*routed, "trainer.use_v1=False"]), options)
+
+
+def test_recipe_overrides_pass_verls_own_config_validation() -> None:
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.utils.config import validate_config
+
+    trainer = [
+        "algorithm.adv_estimator=grpo",
+        "data.train_batch_size=8",
+        "actor_rollout_ref.rollout.name=vllm",
+        "actor_rollout_ref.rollout.n=2",
+        "actor_rollout_ref.actor.ppo_mini_batch_size=8",
+        "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=1",
+        "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=1",
+        "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=1",
+        "trainer.n_gpus_per_node=1",
+    ]
+    cfg = compose_trainer_config([*trainer, *perception_reward_overrides("/tmp/tokenizer", RECIPE_KWARGS)])
+    validate_config(cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
+    assert from_kwargs(cfg.reward.reward_kwargs).judge_urls == ("http://judge-a:30000", "http://judge-b:30000")
