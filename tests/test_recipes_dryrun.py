@@ -169,3 +169,11 @@ def test_batch_not_divisible_by_gpus_fails_in_verl_validation(data_dir: Path) ->
     failed = _failed(checks)
     assert list(failed) == ["verl config"]
     assert "real_train_batch_size (1024) must be divisible" in failed["verl config"]
+
+
+def test_legacy_reward_keys_that_main_ppo_ignores_fail(data_dir: Path) -> None:
+    overrides = _overrides(DATA_DIR=str(data_dir), JUDGE_MODE="lexical")
+    checks, _ = run_checks([*overrides, "reward_model.reward_manager=naive"])
+    failed = _failed(checks)
+    assert "legacy keys" in failed
+    assert "main_ppo ignores reward_model.reward_manager" in failed["legacy keys"]

@@ -5,6 +5,10 @@ compose API (no training, no GPU), applies the overrides exactly as they would b
 ``main_ppo`` command line, then runs verl's ``migrate_legacy_reward_impl`` so legacy keys
 (``reward_model.*``, ``custom_reward_function``) land where verl's reward loop reads them.
 A misspelt key raises :class:`ComposeError` naming the override.
+
+verl 0.9.1's ``main_ppo`` itself does not run that migration (only its fully-async entry point
+does), so legacy keys given to ``main_ppo`` are silently ignored: :func:`legacy_reward_keys` lists
+them so a dry run can refuse them.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 CONFIG_NAME = "ppo_trainer"
+LEGACY_SECTIONS = ("reward_model", "custom_reward_function", "sandbox_fusion")
 
 
 class ComposeError(ValueError):
@@ -36,8 +41,29 @@ def _summarise(error: Exception) -> str:
     return text
 
 
-def compose_trainer_config(overrides: Sequence[str], *, config_name: str = CONFIG_NAME) -> DictConfig:
-    """Compose verl's trainer config with ``overrides`` and migrate its legacy reward keys."""
+def legacy_reward_keys(config: DictConfig) -> list[str]:
+    """Legacy reward keys holding a value (before migration), e.g. ``reward_model.reward_manager``."""
+    from omegaconf import OmegaConf
+
+    found: list[str] = []
+
+    def walk(node: object, prefix: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{prefix}.{key}")
+        elif node is not None:
+            found.append(prefix)
+
+    for section in LEGACY_SECTIONS:
+        if section in config:
+            walk(OmegaConf.to_container(config[section], resolve=False), section)
+    return found
+
+
+def compose_trainer_config(
+    overrides: Sequence[str], *, config_name: str = CONFIG_NAME, migrate: bool = True
+) -> DictConfig:
+    """Compose verl's trainer config with ``overrides``; migrate its legacy reward keys unless told not to."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
@@ -52,4 +78,4 @@ def compose_trainer_config(overrides: Sequence[str], *, config_name: str = CONFI
         raise ComposeError(f"verl's trainer config rejects the overrides: {_summarise(error)}") from error
     finally:
         GlobalHydra.instance().clear()
-    return migrate_legacy_reward_impl(config)
+    return migrate_legacy_reward_impl(config) if migrate else config

@@ -25,7 +25,7 @@ from perception_verl.recipes.checks import (
     check_verl,
     is_perception_manager,
 )
-from perception_verl.recipes.compose import ComposeError, compose_trainer_config
+from perception_verl.recipes.compose import ComposeError, compose_trainer_config, legacy_reward_keys
 
 SETTINGS = (
     ("algorithm.adv_estimator", "advantage estimator"),
@@ -71,11 +71,24 @@ def settings_lines(config: DictConfig, options: object | None) -> list[str]:
 
 def run_checks(overrides: Sequence[str]) -> tuple[list[Check], list[str]]:
     """All dry-run checks for ``overrides``; returns the checks and the settings lines."""
+    from verl.experimental.reward_loop import migrate_legacy_reward_impl
+
     try:
-        config = compose_trainer_config(overrides)
+        config = compose_trainer_config(overrides, migrate=False)
     except ComposeError as error:
         return [Check("overrides", False, str(error))], []
     checks = [Check("overrides", True, f"{len(overrides)} overrides compose against verl's ppo_trainer")]
+    legacy = legacy_reward_keys(config)
+    if legacy:
+        checks.append(
+            Check(
+                "legacy keys",
+                False,
+                f"verl 0.9.1's main_ppo ignores {', '.join(legacy)}; set them under reward.* instead "
+                "(reward.reward_manager.*, reward.custom_reward_function.*, reward.reward_model.*)",
+            )
+        )
+    config = migrate_legacy_reward_impl(config)
     checks.append(check_verl(config))
     manager_check = check_manager(config)
     checks.append(manager_check)
