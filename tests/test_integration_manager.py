@@ -144,3 +144,40 @@ def test_unhealthy_judge_stops_the_first_sample(tokenizer: Any) -> None:
     data = build_dataproto(tokenizer, SAMPLES[:1])
     with fake_sglang(health_ok=False) as server, pytest.raises(JudgeUnavailable, match=str(server.port)):
         run_all(make_manager(tokenizer, **sglang_kwargs(server.url, health_timeout_s=1)), data)
+
+
+def test_judge_launched_by_verl_reached_through_its_router_address(tokenizer: Any, tmp_path: Path) -> None:
+    """verl's RewardLoopWorker with reward_model.enable=True hands our manager its router address."""
+    from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+
+    from perception_verl.integration import manager as manager_module
+    from tests.support.verl_harness import compose_trainer_config, perception_reward_overrides
+
+    judge_path = build_tiny_tokenizer(tmp_path / "judge")  # verl loads the judge's tokenizer from here
+    cfg = compose_trainer_config(
+        [
+            *perception_reward_overrides(tokenizer.name_or_path, {"judge": "sglang"}),
+            "reward.reward_model.enable=True",
+            "reward.reward_model.enable_resource_pool=True",
+            f"reward.reward_model.model_path={judge_path}",
+            "reward.custom_reward_function.path=pkg://perception_verl.integration.manager",
+            "reward.custom_reward_function.name=compute_score",
+        ]
+    )
+    assert get_custom_reward_fn(cfg).args[0] is manager_module.compute_score
+    data = build_dataproto(tokenizer, SAMPLES)
+    with fake_sglang(model=str(judge_path)) as server:
+        worker = RewardLoopWorker(cfg, reward_router_address=f"127.0.0.1:{server.port}")
+        assert isinstance(worker.reward_manager, PerceptionRewardManager)
+
+        async def go() -> list[dict]:
+            try:
+                return await worker.compute_score_batch(data)
+            finally:
+                await worker.reward_manager.close()
+
+        outputs = asyncio.run(go())
+        assert server.routes["/health"] == 1 and server.routes["/v1/chat/completions"] == 3
+    for sample, out in zip(SAMPLES, outputs, strict=True):
+        assert out["reward_score"] == pytest.approx(expected(sample).score)
