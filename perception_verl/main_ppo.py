@@ -12,7 +12,9 @@ except that the Ray task runner first wraps the trainer's metric computation so 
 - legacy trainer (``trainer.use_v1=False``): ``ray_trainer.compute_data_metrics`` is wrapped; the
   reward extras are in the batch's non-tensor fields.
 The wrapping happens inside the task-runner Ray actor only. The verl version is checked at start
-(:data:`SUPPORTED_VERL`); the signatures relied on are pinned by tests.
+(:data:`SUPPORTED_VERL`); the signatures relied on are pinned by tests. verl's experimental entry
+points (``fully_async_policy``, ``one_step_off_policy``) are not wrapped: there the reward components
+appear only in validation metrics and rollout dumps.
 """
 
 from __future__ import annotations

@@ -11,7 +11,14 @@ Per sample (``run_single``): decode the response as verl's naive manager does, r
 truth and the annotations, ask the shared judge which annotations the response states (skipped
 when there are none), apply the failure policy, and combine everything with
 :func:`perception_verl.rewards.total.score_response`. ``reward_extra_info`` always holds the
-same numeric keys (:data:`EXTRA_KEYS`), so verl can stack them into the batch.
+same numeric keys (:data:`EXTRA_KEYS`), so verl can stack them into the batch; ``acc`` repeats
+``accuracy`` because verl's validation picks ``acc`` as its core metric (``val-core/<source>/acc/...``).
+
+A judge launched by verl (``reward.reward_model.enable=True``) is reached at the router address verl
+passes in. verl's reward loop then calls this manager only when ``reward.custom_reward_function.path``
+is set (point it at :func:`compute_score` here), and its v1 trainer gives a colocated reward model no
+ground truth, so ``reward.reward_model.enable_resource_pool=True`` is required; :func:`check_routing`
+enforces both at start.
 """
 
 from __future__ import annotations
