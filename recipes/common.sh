@@ -155,6 +155,8 @@ pv_build_overrides() {
         trainer.val_before_train=True
         "trainer.test_freq=$TEST_FREQ"
         "trainer.save_freq=$SAVE_FREQ"
+        # A checkpoint with optimizer state is ~130 GB for a 7B model: keep the last two.
+        trainer.max_actor_ckpt_to_keep=2
         trainer.critic_warmup=0
     )
     case "$JUDGE_MODE" in
