@@ -1,0 +1,210 @@
+"""Accuracy reward: the boxed final answer compared with the ground truth by math-verify.
+
+The answer is the text inside the last complete ``<answer>...</answer>`` block (the whole response when
+there is none); from it the content of the last complete ``\\boxed{...}`` is taken (the answer text
+itself when nothing is boxed) and compared with the ground truth by ``math_verify.parse`` and
+``math_verify.verify``.
+
+math-verify's own timeouts use ``signal.alarm``, which only works in the main thread, so both calls run
+with their timeouts disabled. What a timeout would have caught is bounded here instead: the text fed to
+math-verify is capped in length, bracket nesting depth and number of ``|`` bars (its LaTeX parser
+slows exponentially with those), and parsed expressions whose value would have too many digits to
+compare quickly (``9^{9^{9}}``, ``1000000!``) are refused before ``verify`` sees them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import sympy
+from math_verify import parse, verify
+
+logger = logging.getLogger(__name__)
+
+MAX_ANSWER_CHARS = 500
+"""Longest answer text handed to math-verify (longer boxed content scores 0 as ``too_long``)."""
+
+MAX_BRACKET_DEPTH = 8
+"""Deepest nesting of ``( [ {`` handed to math-verify (its LaTeX parser slows exponentially with depth)."""
+
+MAX_BARS = 8
+"""Most ``|`` / ``\\vert`` bars handed to math-verify (ambiguous absolute values slow its parser)."""
+
+MAX_VALUE_DIGITS = 100_000.0
+"""Largest number of decimal digits a parsed numeric sub-expression may have before it is refused."""
+
+_ANSWER_BLOCK = re.compile(r"<answer>((?:(?!<answer>).)*?)</answer>", re.DOTALL)
+_BOXED_OPEN = re.compile(r"\\boxed\s*\{")
+_BARS = re.compile(r"\||\\[lr]?[vV]ert")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+@dataclass(frozen=True)
+class AccuracyResult:
+    """Accuracy score (0.0 or 1.0), a short reason, and the answer text that was compared."""
+
+    score: float
+    reason: str
+    predicted: str
+
+
+def clean_text(text: str) -> str:
+    """Replace lone surrogates with ``?`` and control characters (other than tab/newline) with spaces."""
+    text = text.encode("utf-8", errors="replace").decode("utf-8")
+    return _CONTROL.sub(" ", text)
+
+
+def extract_answer(response: str) -> str:
+    """Return the text inside the last complete ``<answer>...</answer>`` block, else the whole response."""
+    blocks = _ANSWER_BLOCK.findall(response)
+    return blocks[-1] if blocks else response
+
+
+def _matching_braces(text: str) -> dict[int, int]:
+    """Map each ``{`` index to its matching ``}`` index; backslash-escaped braces are literal."""
+    pairs: dict[int, int] = {}
+    stack: list[int] = []
+    index = 0
+    length = len(text)
+    while index < length:
+        char = text[index]
+        if char == "\\":
+            index += 2
+            continue
+        if char == "{":
+            stack.append(index)
+        elif char == "}" and stack:
+            pairs[stack.pop()] = index
+        index += 1
+    return pairs
+
+
+def extract_boxed(text: str) -> str | None:
+    """Return the content of the last complete ``\\boxed{...}`` in ``text`` (nested braces allowed)."""
+    opens = [match.end() - 1 for match in _BOXED_OPEN.finditer(text)]
+    if not opens:
+        return None
+    pairs = _matching_braces(text)
+    for brace in reversed(opens):
+        close = pairs.get(brace)
+        if close is not None:
+            return text[brace + 1 : close]
+    return None
+
+
+def _digits_of_int(value: int) -> float:
+    return abs(value).bit_length() * math.log10(2.0)
+
+
+def _log_size(node: object) -> float:
+    """Upper estimate of the number of decimal digits of a numeric sympy sub-expression (0 if symbolic)."""
+    if not isinstance(node, sympy.Basic):
+        return 0.0
+    if isinstance(node, sympy.Integer):
+        return _digits_of_int(int(node))
+    if isinstance(node, sympy.Rational):
+        return max(_digits_of_int(int(node.p)), _digits_of_int(int(node.q)))
+    if isinstance(node, sympy.Float):
+        exponent = node._mpf_[2] + node._mpf_[3]
+        return abs(exponent) * math.log10(2.0)
+    sizes = [_log_size(arg) for arg in node.args]
+    if isinstance(node, sympy.Pow):
+        base, exponent = sizes
+        if not node.base.is_number:
+            return max(base, exponent)
+        if isinstance(node.exp, sympy.Rational):
+            exponent = max(_digits_of_int(int(node.exp.p)) - _digits_of_int(int(node.exp.q)), 0.0)
+        if exponent > 7.0:
+            return math.inf
+        return max(base, 1.0) * 10.0**exponent
+    if isinstance(node, (sympy.factorial, sympy.factorial2, sympy.gamma, sympy.binomial, sympy.subfactorial)):
+        largest = max(sizes, default=0.0)
+        if largest > 7.0:
+            return math.inf
+        return max(largest, 1.0) * 10.0**largest
+    if isinstance(node, sympy.Mul):
+        return sum(sizes)
+    return max(sizes, default=0.0) + math.log10(max(len(sizes), 1))
+
+
+def _too_complex(text: str) -> bool:
+    """True when ``text`` nests brackets or stacks bars beyond what math-verify parses quickly."""
+    if len(_BARS.findall(text)) > MAX_BARS:
+        return True
+    depth = 0
+    for char in text:
+        if char in "([{":
+            depth += 1
+            if depth > MAX_BRACKET_DEPTH:
+                return True
+        elif char in ")]}" and depth:
+            depth -= 1
+    return False
+
+
+def _too_large(parsed: Iterable[object]) -> bool:
+    return any(_log_size(item) > MAX_VALUE_DIGITS for item in parsed)
+
+
+def _wrap_ground_truth(ground_truth: str) -> str:
+    text = ground_truth.strip()
+    if "\\boxed" in text:
+        return text
+    if len(text) >= 2 and text.startswith("$") and text.endswith("$"):
+        text = text.strip("$").strip()
+    return "\\boxed{" + text + "}"
+
+
+def _candidate(response: str) -> tuple[str, bool]:
+    """The answer text to compare, and whether it came from a ``\\boxed{}``."""
+    answer = extract_answer(response)
+    boxed = extract_boxed(answer)
+    if boxed is not None:
+        return boxed.strip(), True
+    return answer.strip()[-MAX_ANSWER_CHARS:], False
+
+
+def _score(response: str, ground_truth: str) -> AccuracyResult:
+    candidate, boxed = _candidate(clean_text(response))
+    if not candidate:
+        return AccuracyResult(0.0, "no_answer", "")
+    if len(candidate) > MAX_ANSWER_CHARS:
+        return AccuracyResult(0.0, "too_long", candidate[:MAX_ANSWER_CHARS])
+    if _too_complex(candidate):
+        return AccuracyResult(0.0, "too_complex", candidate)
+    truth = clean_text(ground_truth)
+    if len(truth) > MAX_ANSWER_CHARS or _too_complex(truth):
+        return AccuracyResult(0.0, "bad_ground_truth", candidate)
+    gold = parse(_wrap_ground_truth(truth), parsing_timeout=None)
+    if not gold:
+        return AccuracyResult(0.0, "bad_ground_truth", candidate)
+    predicted = parse("\\boxed{" + candidate + "}" if boxed else candidate, parsing_timeout=None)
+    if not predicted:
+        return AccuracyResult(0.0, "unparsable", candidate)
+    if _too_large(gold) or _too_large(predicted):
+        return AccuracyResult(0.0, "too_large", candidate)
+    if verify(gold, predicted, timeout_seconds=None):
+        return AccuracyResult(1.0, "correct", candidate)
+    return AccuracyResult(0.0, "mismatch", candidate)
+
+
+def accuracy_reward(response: str, ground_truth: str) -> AccuracyResult:
+    """Score ``response`` against ``ground_truth``: 1.0 when math-verify finds them equal, else 0.0.
+
+    Never raises: non-text input, unparsable answers and internal errors give 0.0 with a reason
+    (``no_answer``, ``too_long``, ``too_complex``, ``bad_ground_truth``, ``unparsable``, ``too_large``,
+    ``mismatch``, ``error:<ExceptionType>``); 1.0 comes with ``correct``. Safe in worker threads.
+    """
+    if not isinstance(response, str):
+        return AccuracyResult(0.0, f"error:response is {type(response).__name__}", "")
+    if not isinstance(ground_truth, str):
+        return AccuracyResult(0.0, f"error:ground_truth is {type(ground_truth).__name__}", "")
+    try:
+        return _score(response, ground_truth)
+    except Exception as exc:
+        logger.debug("accuracy_reward failed", exc_info=True)
+        return AccuracyResult(0.0, f"error:{type(exc).__name__}", "")

@@ -1,0 +1,253 @@
+"""Score saved generations offline with the Perception-R1 reward.
+
+``python -m perception_verl.score --input FILE.jsonl [--judge none|lexical] [--json]``
+
+Each non-blank line of the input is a JSON object with ``response`` (text), ``ground_truth`` (text or
+a number) and optional ``annotations`` (a list of strings or ``<info1>...</info1>`` text). The command
+prints a table with every reward component per row and a summary; with ``--json`` it prints one JSON
+object per row (``"type": "row"``) and a final summary object (``"type": "summary"``) as the last line.
+``--judge lexical`` (the default) judges perception with the offline lexical judge; ``--judge none``
+leaves perception out. Bad input exits with status 2 and a message naming the line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from perception_verl.data.annotations import AnnotationError, parse_annotations
+from perception_verl.rewards.total import RewardBreakdown, RewardWeights, score_response
+
+VerdictFn = Callable[[Sequence[str], str], Sequence[int]]
+
+JUDGES = ("lexical", "none")
+
+
+class InputError(ValueError):
+    """Input that cannot be scored; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One generation to score; ``annotations`` is empty when the row has none."""
+
+    line: int
+    response: str
+    ground_truth: str
+    annotations: tuple[str, ...]
+
+
+def _ground_truth(value: Any, where: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return str(value)
+    raise InputError(f"{where}: 'ground_truth' must be text or a number, got {type(value).__name__}")
+
+
+def parse_row(text: str, line: int, where: str) -> Row:
+    """Parse one JSON line into a :class:`Row`; raises :class:`InputError` naming ``where``."""
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{where}: invalid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise InputError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    for key in ("response", "ground_truth"):
+        if key not in obj:
+            raise InputError(f"{where}: missing key {key!r}")
+    if not isinstance(obj["response"], str):
+        raise InputError(f"{where}: 'response' must be text, got {type(obj['response']).__name__}")
+    try:
+        annotations = parse_annotations(obj.get("annotations"))
+    except AnnotationError as exc:
+        raise InputError(f"{where}: bad 'annotations': {exc}") from None
+    return Row(line, obj["response"], _ground_truth(obj["ground_truth"], where), tuple(annotations))
+
+
+def read_rows(path: Path) -> list[Row]:
+    """Read every non-blank line of a JSONL file; raises :class:`InputError` on the first bad one."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    rows: list[Row] = []
+    for number, raw in enumerate(data.splitlines(), start=1):
+        where = f"{path}:line {number}"
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{where}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+        if text.strip():
+            rows.append(parse_row(text, number, where))
+    return rows
+
+
+def load_judge(name: str) -> VerdictFn | None:
+    """The verdict function for ``--judge`` (``None`` for ``none``); raises :class:`InputError` if missing."""
+    if name == "none":
+        return None
+    if name == "lexical":
+        try:
+            from perception_verl.judge.lexical import lexical_verdicts
+        except ImportError as exc:
+            raise InputError(
+                f"the lexical judge (perception_verl.judge.lexical) cannot be imported: {exc}; "
+                "use --judge none to score without perception"
+            ) from None
+        return lexical_verdicts
+    raise InputError(f"unknown judge {name!r}; choose one of {', '.join(JUDGES)}")
+
+
+def score_rows(
+    rows: Sequence[Row], judge: VerdictFn | None, weights: RewardWeights
+) -> list[tuple[RewardBreakdown, tuple[int, ...] | None]]:
+    """Score every row; verdicts are ``None`` for rows without annotations or without a judge."""
+    scored = []
+    for row in rows:
+        verdicts = None
+        if judge is not None and row.annotations:
+            verdicts = tuple(int(v) for v in judge(list(row.annotations), row.response))
+        breakdown = score_response(
+            row.response, row.ground_truth, verdicts, weights, num_annotations=len(row.annotations)
+        )
+        scored.append((breakdown, verdicts))
+    return scored
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def row_record(row: Row, breakdown: RewardBreakdown, verdicts: tuple[int, ...] | None) -> dict[str, Any]:
+    """The JSON object printed for one row (``perception`` is ``null`` when excluded)."""
+    return {
+        "type": "row",
+        "line": row.line,
+        "score": breakdown.score,
+        "accuracy": breakdown.accuracy,
+        "accuracy_reason": breakdown.accuracy_reason,
+        "format": breakdown.format,
+        "perception": breakdown.perception,
+        "perception_excluded": breakdown.perception_excluded,
+        "repetition": breakdown.repetition,
+        "num_annotations": breakdown.num_annotations,
+        "verdicts": list(verdicts) if verdicts is not None else None,
+    }
+
+
+def summarize(
+    rows: Sequence[Row],
+    scored: Sequence[tuple[RewardBreakdown, tuple[int, ...] | None]],
+    judge: str,
+    weights: RewardWeights,
+) -> dict[str, Any]:
+    """Means of every component (``None`` when undefined) and row counts."""
+    breakdowns = [breakdown for breakdown, _ in scored]
+    with_annotations = sum(1 for row in rows if row.annotations)
+    judged = [b.perception for b in breakdowns if b.perception is not None]
+    return {
+        "type": "summary",
+        "rows": len(rows),
+        "judge": judge,
+        "rows_with_annotations": with_annotations,
+        "rows_without_annotations": len(rows) - with_annotations,
+        "rows_perception_scored": len(judged),
+        "mean_score": _mean([b.score for b in breakdowns]),
+        "mean_accuracy": _mean([b.accuracy for b in breakdowns]),
+        "mean_format": _mean([b.format for b in breakdowns]),
+        "mean_perception": _mean(judged),
+        "mean_repetition": _mean([b.repetition for b in breakdowns]),
+        "weights": asdict(weights),
+    }
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def format_table(
+    rows: Sequence[Row], scored: Sequence[tuple[RewardBreakdown, tuple[int, ...] | None]]
+) -> str:
+    """A fixed-width table, one line per row."""
+    lines = [f"{'line':>6} {'score':>7} {'acc':>4} {'fmt':>4} {'perc':>6} {'rep':>7} {'ann':>4}  reason"]
+    for row, (b, _) in zip(rows, scored, strict=True):
+        lines.append(
+            f"{row.line:>6} {b.score:>7.3f} {b.accuracy:>4.0f} {b.format:>4.0f} {_fmt(b.perception):>6} "
+            f"{b.repetition:>7.3f} {b.num_annotations:>4}  {b.accuracy_reason}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The human-readable summary printed under the table."""
+    lines = [
+        f"rows: {summary['rows']} ({summary['rows_with_annotations']} with annotations, "
+        f"{summary['rows_without_annotations']} without)",
+        f"mean score {_fmt(summary['mean_score'])} | accuracy {_fmt(summary['mean_accuracy'])} | "
+        f"format {_fmt(summary['mean_format'])} | repetition {_fmt(summary['mean_repetition'])}",
+    ]
+    if summary["judge"] == "none":
+        lines.append("perception: not judged (--judge none); the score leaves it out")
+    else:
+        lines.append(
+            f"perception ({summary['judge']} judge): mean {_fmt(summary['mean_perception'])} over "
+            f"{summary['rows_perception_scored']} rows with annotations (rows without are left out)"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m perception_verl.score",
+        description="Score saved generations (JSONL: response, ground_truth, optional annotations) offline.",
+    )
+    parser.add_argument("--input", required=True, type=Path, help="JSONL file, one generation per line")
+    parser.add_argument(
+        "--judge",
+        choices=JUDGES,
+        default="lexical",
+        help="perception judge: the offline lexical judge (default) or none (perception left out)",
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object per row, then a summary line")
+    return parser
+
+
+def _emit(text: str) -> None:
+    sys.stdout.write(text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (0 ok, 2 bad input)."""
+    args = build_parser().parse_args(argv)
+    # accuracy_reward disables math-verify's signal timeouts on purpose (it bounds its input instead),
+    # so math-verify's one-time "timeout is disabled" warning is noise here.
+    logging.getLogger("math_verify").setLevel(logging.ERROR)
+    weights = RewardWeights()
+    try:
+        judge = load_judge(args.judge)
+        rows = read_rows(args.input)
+    except InputError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    scored = score_rows(rows, judge, weights)
+    summary = summarize(rows, scored, args.judge, weights)
+    if args.json:
+        for row, (breakdown, verdicts) in zip(rows, scored, strict=True):
+            _emit(json.dumps(row_record(row, breakdown, verdicts)) + "\n")
+        _emit(json.dumps(summary) + "\n")
+    else:
+        _emit(format_table(rows, scored))
+        _emit("\n" + format_summary(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
