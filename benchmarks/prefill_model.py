@@ -14,8 +14,8 @@ The prefix cache (:class:`PrefixCache`) stands in for SGLang's radix tree: promp
 blocks of ``block_tokens`` tokens, each block is keyed by a hash of everything up to and including
 it (so a block matches only after an identical prefix), and blocks are kept in LRU order up to
 ``cache_tokens``. A prompt's cached part is its longest run of leading blocks found in the cache;
-its blocks are then inserted. The block granularity (16 tokens) rounds each match down by at most
-one block, a small understatement of the cache for every layout alike.
+its blocks are then inserted. SGLang matches single tokens; the block granularity (4 tokens) rounds
+each match down by less than one block, a small understatement of the cache for every layout alike.
 
 Tokens are approximated from characters: prompt tokens = ceil(chars / 4) (the usual rule of
 thumb for English BPE text), verdict tokens = ceil(chars / 2) (tag text such as
@@ -64,7 +64,7 @@ class JudgeCostParams:
     prefill_tok_per_s: float = 5000.0
     decode_tok_per_s: float = 40.0
     cache_tokens: int = 190_000
-    block_tokens: int = 16
+    block_tokens: int = 4
     time_scale: float = 1.0
 
     def __post_init__(self) -> None:
@@ -95,7 +95,7 @@ def chat_template(messages: Sequence[Mapping[str, Any]]) -> str:
 class PrefixCache:
     """Block-hashed LRU prefix cache measured in (approximate) tokens."""
 
-    def __init__(self, capacity_tokens: int, block_tokens: int = 16) -> None:
+    def __init__(self, capacity_tokens: int, block_tokens: int = 4) -> None:
         self.block_chars = int(block_tokens * CHARS_PER_TOKEN)
         self.capacity_blocks = capacity_tokens // block_tokens
         self._blocks: OrderedDict[bytes, None] = OrderedDict()
