@@ -3,7 +3,8 @@
 The answer is the text inside the last complete ``<answer>...</answer>`` block (the whole response when
 there is none); from it the content of the last complete ``\\boxed{...}`` is taken (the answer text
 itself when nothing is boxed) and compared with the ground truth by ``math_verify.parse`` and
-``math_verify.verify``.
+``math_verify.verify``. Degree marks are removed from both sides first (math-verify reads ``71^\\circ``
+but not ``71°`` or ``71\\degree`` inside ``\\boxed{}``).
 
 math-verify's own timeouts use ``signal.alarm``, which only works in the main thread, so both calls run
 with their timeouts disabled. What a timeout would have caught is bounded here instead: the text fed to
@@ -40,6 +41,7 @@ MAX_VALUE_DIGITS = 100_000.0
 _ANSWER_BLOCK = re.compile(r"<answer>((?:(?!<answer>).)*?)</answer>", re.DOTALL)
 _BOXED_OPEN = re.compile(r"\\boxed\s*\{")
 _BARS = re.compile(r"\||\\[lr]?[vV]ert")
+_DEGREES = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|°|\\(?:text)?degrees?(?![A-Za-z])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
@@ -150,6 +152,11 @@ def _too_large(parsed: Iterable[object]) -> bool:
     return any(_log_size(item) > MAX_VALUE_DIGITS for item in parsed)
 
 
+def strip_degrees(text: str) -> str:
+    """Remove degree marks (``^\\circ``, ``^{\\circ}``, ``°``, ``\\degree``) before math-verify."""
+    return _DEGREES.sub("", text)
+
+
 def _wrap_ground_truth(ground_truth: str) -> str:
     text = ground_truth.strip()
     if "\\boxed" in text:
@@ -174,15 +181,18 @@ def _score(response: str, ground_truth: str) -> AccuracyResult:
         return AccuracyResult(0.0, "no_answer", "")
     if len(candidate) > MAX_ANSWER_CHARS:
         return AccuracyResult(0.0, "too_long", candidate[:MAX_ANSWER_CHARS])
-    if _too_complex(candidate):
+    answer = strip_degrees(candidate).strip()
+    if not answer:
+        return AccuracyResult(0.0, "no_answer", candidate)
+    if _too_complex(answer):
         return AccuracyResult(0.0, "too_complex", candidate)
-    truth = clean_text(ground_truth)
+    truth = strip_degrees(clean_text(ground_truth))
     if len(truth) > MAX_ANSWER_CHARS or _too_complex(truth):
         return AccuracyResult(0.0, "bad_ground_truth", candidate)
     gold = parse(_wrap_ground_truth(truth), parsing_timeout=None)
     if not gold:
         return AccuracyResult(0.0, "bad_ground_truth", candidate)
-    predicted = parse("\\boxed{" + candidate + "}" if boxed else candidate, parsing_timeout=None)
+    predicted = parse("\\boxed{" + answer + "}" if boxed else answer, parsing_timeout=None)
     if not predicted:
         return AccuracyResult(0.0, "unparsable", candidate)
     if _too_large(gold) or _too_large(predicted):
