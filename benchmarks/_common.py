@@ -134,7 +134,11 @@ def build_workload(
     made: list[Problem] = []
     samples: list[Sample] = []
     for g in range(problems):
-        facts = tuple(dict.fromkeys(_fact(rng) for _ in range(rng.randint(2, 8))))
+        wanted = rng.randint(2, 8)
+        drawn: dict[str, None] = {}
+        while len(drawn) < wanted:
+            drawn[_fact(rng)] = None
+        facts = tuple(drawn)
         problem = Problem(g, f"Problem {g}: find x in the figure. <image>", str(rng.randint(1, 200)), facts)
         made.append(problem)
         responses: list[str] = []
@@ -171,6 +175,11 @@ def our_prompt(sample: Sample, max_chars: int = 6000) -> str:
     return prompt_text(build_messages(facts, response))
 
 
+def sent_prompt_groups(workload: Workload) -> list[list[str]]:
+    """Per problem, the distinct prompts our judge sends (identical rollouts are asked once)."""
+    return [list(dict.fromkeys(our_prompt(s) for s in group)) for group in workload.groups()]
+
+
 def common_prefix_len(texts: Sequence[str]) -> int:
     return len(os.path.commonprefix(list(texts))) if texts else 0  # noqa: RUF071 (character-wise on purpose)
 
@@ -180,10 +189,11 @@ def shared_prefix_share(groups: Iterable[Sequence[str]]) -> float:
 
     For each group (one problem's prompts), the longest common prefix of its prompts counts once per
     prompt; the result is the sum of those over all groups divided by the total prompt characters.
+    A group of one prompt shares nothing.
     """
     shared = total = 0
     for texts in groups:
-        lcp = common_prefix_len(texts)
+        lcp = common_prefix_len(texts) if len(texts) > 1 else 0
         shared += lcp * len(texts)
         total += sum(len(t) for t in texts)
     return shared / total if total else 0.0

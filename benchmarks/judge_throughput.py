@@ -11,8 +11,9 @@ concurrently, on one event loop), after the judge's one-time health check. Repor
 
 - wall time; ideal = ceil(distinct requests / cap) x latency; efficiency = ideal / wall;
 - requests the server received vs distinct (annotations, response) pairs vs responses scored;
-- shared-prefix share: per problem, the longest common prefix of its prompts (system + user text
-  as sent), counted once per prompt, over all prompt characters.
+- shared-prefix share: per problem, the longest common prefix of the prompts our judge sends for
+  it (system + user text as sent; identical rollouts are asked once), counted once per prompt,
+  over all prompt characters sent.
 
 Baseline, same process, same server, same verl reward loop (:mod:`_baseline`): one request per
 response (no dedupe), a fresh HTTP connection per request (a new aiohttp session each time), the
@@ -113,8 +114,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         _common.check_round_trip(tokenizer, workload)
         data = build_dataproto(tokenizer, workload.samples)
         distinct = _common.distinct_pairs(workload.samples)
-        groups = [[_common.our_prompt(s) for s in group] for group in workload.groups()]
-        share = _common.shared_prefix_share(groups)
+        share = _common.shared_prefix_share(_common.sent_prompt_groups(workload))
         with JudgeServer(ServerSpec(latency_s=latency, cap=args.cap)) as server:
             ours_cfg = _common.verl_config(tokenizer_dir, sglang_kwargs(server.url, server.model, args.cap))
             base_cfg = baseline_config(tokenizer_dir, server.url, server.model, args.cap)
