@@ -36,7 +36,7 @@ MAX_BARS = 8
 """Most ``|`` / ``\\vert`` bars handed to math-verify (ambiguous absolute values slow its parser)."""
 
 MAX_VALUE_DIGITS = 100_000.0
-"""Largest number of decimal digits a parsed numeric sub-expression may have before it is refused."""
+"""Most decimal digits (log10 of the magnitude) a parsed number may have before it is refused."""
 
 _ANSWER_BLOCK = re.compile(r"<answer>((?:(?!<answer>).)*?)</answer>", re.DOTALL)
 _BOXED_OPEN = re.compile(r"\\boxed\s*\{")
@@ -98,36 +98,35 @@ def extract_boxed(text: str) -> str | None:
     return None
 
 
-def _digits_of_int(value: int) -> float:
-    return abs(value).bit_length() * math.log10(2.0)
+def _log10_int(value: int) -> float:
+    return math.log10(abs(value)) if value else 0.0
 
 
 def _log_size(node: object) -> float:
-    """Upper estimate of the number of decimal digits of a numeric sympy sub-expression (0 if symbolic)."""
+    """Upper estimate of log10 of the magnitude of a numeric sympy sub-expression (0 if symbolic).
+
+    Rationals count their larger part (a huge denominator costs as much as a huge numerator).
+    """
     if not isinstance(node, sympy.Basic):
         return 0.0
-    if isinstance(node, sympy.Integer):
-        return _digits_of_int(int(node))
     if isinstance(node, sympy.Rational):
-        return max(_digits_of_int(int(node.p)), _digits_of_int(int(node.q)))
+        return max(_log10_int(int(node.p)), _log10_int(int(node.q)))
     if isinstance(node, sympy.Float):
-        exponent = node._mpf_[2] + node._mpf_[3]
-        return abs(exponent) * math.log10(2.0)
+        _, mantissa, exponent, _ = node._mpf_
+        return abs(exponent + int(mantissa).bit_length()) * math.log10(2.0)
     sizes = [_log_size(arg) for arg in node.args]
     if isinstance(node, sympy.Pow):
         base, exponent = sizes
         if not node.base.is_number:
             return max(base, exponent)
         if isinstance(node.exp, sympy.Rational):
-            exponent = max(_digits_of_int(int(node.exp.p)) - _digits_of_int(int(node.exp.q)), 0.0)
-        if exponent > 7.0:
-            return math.inf
-        return max(base, 1.0) * 10.0**exponent
+            exponent = _log10_int(int(node.exp.p)) - _log10_int(int(node.exp.q))
+        if base == 0.0:
+            return exponent
+        return math.inf if exponent > 300 else base * 10.0**exponent
     if isinstance(node, (sympy.factorial, sympy.factorial2, sympy.gamma, sympy.binomial, sympy.subfactorial)):
         largest = max(sizes, default=0.0)
-        if largest > 7.0:
-            return math.inf
-        return max(largest, 1.0) * 10.0**largest
+        return math.inf if largest > 300 else max(largest, 1.0) * 10.0**largest
     if isinstance(node, sympy.Mul):
         return sum(sizes)
     return max(sizes, default=0.0) + math.log10(max(len(sizes), 1))
