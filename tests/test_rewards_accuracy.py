@@ -170,7 +170,10 @@ def test_empty_ground_truth(ground_truth):
     assert accuracy_reward("\\boxed{3}", ground_truth) == AccuracyResult(0.0, "bad_ground_truth", "3")
 
 
-@pytest.mark.parametrize("answer", ["9^{9^{9}}", "10^{10^{10}}", "1000000!", "2^{100000000}"])
+@pytest.mark.parametrize(
+    "answer",
+    ["9^{9^{9}}", "10^{10^{10}}", "2^{10^{7}}", "(10^{400})^{400}", "1000000!", "\\frac{1}{10^{200000}}"],
+)
 def test_values_too_large_to_compare_are_refused(answer):
     assert accuracy_reward(f"\\boxed{{{answer}}}", "3") == AccuracyResult(0.0, "too_large", answer)
 
@@ -181,6 +184,12 @@ def test_values_too_large_to_compare_are_refused(answer):
 )
 def test_inputs_that_stall_the_latex_parser_are_refused(answer):
     assert accuracy_reward(f"\\boxed{{{answer}}}", "1").reason == "too_complex"
+
+
+def test_large_but_tractable_numbers_are_still_compared():
+    assert accuracy_reward("\\boxed{2^{1000}}", "2^{1000}").score == 1.0
+    assert accuracy_reward("\\boxed{10^{-5}}", "0.00001").score == 1.0
+    assert accuracy_reward("\\boxed{3^{99999}}", "1").reason == "mismatch"
 
 
 def test_moderate_nesting_is_still_compared():
