@@ -17,6 +17,7 @@ Scoring goes through verl's own :class:`RewardLoopWorker` (built in-process, no 
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -153,6 +154,18 @@ def build_workload(
                 Sample(problem.prompt, text, problem.ground_truth, list(problem.facts), uid=f"p{g}")
             )
     return Workload(tuple(made), tuple(samples), per_problem)
+
+
+def add_workload_args(parser: argparse.ArgumentParser) -> None:
+    """The workload options every benchmark takes."""
+    parser.add_argument("--problems", type=int, default=128, help="problems in the batch")
+    parser.add_argument("--per-problem", type=int, default=8, help="rollouts per problem")
+    parser.add_argument("--response-chars", type=int, default=1200, help="median response length")
+    parser.add_argument("--seed", type=int, default=0, help="workload seed")
+
+
+def workload_from_args(args: argparse.Namespace) -> Workload:
+    return build_workload(args.problems, args.per_problem, seed=args.seed, response_chars=args.response_chars)
 
 
 def pair_key(sample: Sample, max_chars: int = 6000) -> PairKey:

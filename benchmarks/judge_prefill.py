@@ -64,9 +64,7 @@ def cost_params(args: argparse.Namespace) -> JudgeCostParams:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--problems", type=int, default=128)
-    parser.add_argument("--per-problem", type=int, default=8)
-    parser.add_argument("--seed", type=int, default=0)
+    _common.add_workload_args(parser)
     add_cost_args(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     return parser.parse_args(argv)
@@ -93,7 +91,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from transformers import AutoTokenizer
 
     params = cost_params(args)
-    workload = _common.build_workload(args.problems, args.per_problem, seed=args.seed)
+    workload = _common.workload_from_args(args)
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="pv-bench-") as tmp:
         tokenizer_dir = _common.tiny_tokenizer_dir(Path(tmp))

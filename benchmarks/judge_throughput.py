@@ -47,11 +47,9 @@ from tests.support.verl_harness import build_dataproto
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--problems", type=int, default=128)
-    parser.add_argument("--per-problem", type=int, default=8)
+    _common.add_workload_args(parser)
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--cap", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3, help="alternating runs of ours and the baseline")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     return parser.parse_args(argv)
@@ -101,7 +99,7 @@ async def score_batch(config: Any, data: Any) -> tuple[float, float, list[float]
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from transformers import AutoTokenizer
 
-    workload = _common.build_workload(args.problems, args.per_problem, seed=args.seed)
+    workload = _common.workload_from_args(args)
     latency = args.latency_ms / 1000.0
     ours_walls: list[float] = []
     ours_cpu: list[float] = []

@@ -7,13 +7,16 @@ Both managers are loaded by verl's ``RewardLoopWorker`` (in this process, no Ray
 (accuracy with math-verify, format, lexical perception verdicts, repetition penalty), verl's
 ``NaiveRewardManager`` (``reward.reward_manager.name=naive``, the default) with its default scorer
 for ``data_source=hiyouga/geometry3k`` (``verl.utils.reward_score.geo3k``: mathruler's boxed-answer
-grader plus a format check). Runs alternate (ours, naive, ours, ...) so machine load hits both
-alike; the ratio is median(ours) / median(naive). ``--latency-ms`` and ``--cap`` are accepted for a
-uniform command line and ignored (there is no judge server here).
+grader plus a format check). Runs alternate (ours, naive, ours without annotations, ours, ...) so
+machine load hits all alike; the ratio is median(ours) / median(naive). "Ours without annotations"
+scores the same batch with the annotations removed (no perception judging at all), which separates
+the judge's share of our cost from the rest (``ratio_no_judge_vs_naive``). ``--latency-ms`` and
+``--cap`` are accepted for a uniform command line and ignored (there is no judge server here).
 
 To say where the difference comes from, each scoring function is also timed on its own, serially,
 over the batch (``breakdown_ms``, mean milliseconds per response): ours = decode + lexical verdicts
-+ accuracy (math-verify) + format + repetition; naive = decode + geo3k (mathruler + format).
++ ``score_response`` (accuracy with math-verify, format, repetition, each also shown alone);
+naive = decode + geo3k (mathruler + format).
 
 verl's geo3k scorer imports ``mathruler``, which verl does not install: ``pip install mathruler``.
 """
@@ -25,6 +28,7 @@ import asyncio
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +39,8 @@ from tests.support.verl_harness import build_dataproto
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--problems", type=int, default=128)
-    parser.add_argument("--per-problem", type=int, default=8)
+    _common.add_workload_args(parser)
     parser.add_argument("--repeats", type=int, default=5, help="alternating runs of each manager")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--latency-ms", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--cap", type=int, default=64, help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
@@ -73,6 +75,7 @@ def breakdown(tokenizer: Any, data: Any, workload: _common.Workload) -> dict[str
     from perception_verl.rewards.accuracy import accuracy_reward
     from perception_verl.rewards.format import format_reward
     from perception_verl.rewards.repetition import repetition_penalty
+    from perception_verl.rewards.total import score_response
 
     samples = list(workload.samples)
     rows = list(range(len(data)))
@@ -89,6 +92,9 @@ def breakdown(tokenizer: Any, data: Any, workload: _common.Workload) -> dict[str
         "accuracy_math_verify": _per_call_ms(lambda s: accuracy_reward(s.response, s.ground_truth), samples),
         "format": _per_call_ms(lambda s: format_reward(s.response), samples),
         "repetition": _per_call_ms(lambda s: repetition_penalty(s.response), samples),
+        "score_response_no_verdicts": _per_call_ms(
+            lambda s: score_response(s.response, s.ground_truth, None), samples
+        ),
         "geo3k_mathruler": _per_call_ms(
             lambda s: default_compute_score("hiyouga/geometry3k", s.response, s.ground_truth), samples
         ),
@@ -98,14 +104,16 @@ def breakdown(tokenizer: Any, data: Any, workload: _common.Workload) -> dict[str
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from transformers import AutoTokenizer
 
-    workload = _common.build_workload(args.problems, args.per_problem, seed=args.seed)
+    workload = _common.workload_from_args(args)
     ours: list[float] = []
     naive: list[float] = []
+    bare: list[float] = []
     with tempfile.TemporaryDirectory(prefix="pv-bench-") as tmp:
         tokenizer_dir = _common.tiny_tokenizer_dir(Path(tmp))
         tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
         _common.check_round_trip(tokenizer, workload)
         data = build_dataproto(tokenizer, workload.samples)
+        no_annotations = build_dataproto(tokenizer, [replace(s, annotations=None) for s in workload.samples])
         ours_cfg = _common.verl_config(tokenizer_dir, {"judge": "lexical"})
         naive_cfg = _common.verl_config(tokenizer_dir, None)
         asyncio.run(timed_batch(ours_cfg, data[:8]))  # warm-up: lazy imports and parser tables
@@ -115,6 +123,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ours.append(wall)
             wall, naive_scores = asyncio.run(timed_batch(naive_cfg, data))
             naive.append(wall)
+            bare.append(asyncio.run(timed_batch(ours_cfg, no_annotations))[0])
         parts = breakdown(tokenizer, data, workload)
     ours_s, naive_s = statistics.median(ours), statistics.median(naive)
     return {
@@ -123,6 +132,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "ours_s": ours_s,
         "naive_s": naive_s,
         "ratio_vs_naive": ours_s / naive_s,
+        "ours_no_annotations_s": statistics.median(bare),
+        "ratio_no_judge_vs_naive": statistics.median(bare) / naive_s,
         "ours_runs_s": ours,
         "naive_runs_s": naive,
         "ours_per_response_ms": 1000 * ours_s / len(our_scores),
@@ -141,6 +152,8 @@ def main(argv: list[str] | None = None) -> None:
             ("ours (PerceptionRewardManager) s", result["ours_s"]),
             ("verl naive manager (geo3k) s", result["naive_s"]),
             ("ratio ours / naive", result["ratio_vs_naive"]),
+            ("ours without annotations (no judging) s", result["ours_no_annotations_s"]),
+            ("ratio ours without judging / naive", result["ratio_no_judge_vs_naive"]),
             ("ours per response ms", result["ours_per_response_ms"]),
             ("naive per response ms", result["naive_per_response_ms"]),
         ],

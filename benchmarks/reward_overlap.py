@@ -45,9 +45,7 @@ from tests.support.verl_harness import build_dataproto
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--problems", type=int, default=128)
-    parser.add_argument("--per-problem", type=int, default=8)
-    parser.add_argument("--seed", type=int, default=0)
+    _common.add_workload_args(parser)
     parser.add_argument("--rollout-s", type=float, default=60.0, help="simulated time of the last arrival")
     add_cost_args(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
@@ -112,7 +110,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     params = cost_params(args)
     scale = args.time_scale
-    workload = _common.build_workload(args.problems, args.per_problem, seed=args.seed)
+    workload = _common.workload_from_args(args)
     arrivals = [t / scale for t in arrival_times(workload, args.rollout_s)]
     with tempfile.TemporaryDirectory(prefix="pv-bench-") as tmp:
         tokenizer_dir = _common.tiny_tokenizer_dir(Path(tmp))
