@@ -24,6 +24,7 @@ import os
 import random
 import sys
 import tempfile
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -244,6 +245,37 @@ def reward_worker(config: Any) -> Any:
     from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
 
     return RewardLoopWorker(config)
+
+
+def sglang_kwargs(url: str, model: str, cap: int) -> dict[str, Any]:
+    """``reward.reward_kwargs`` pointing our manager at an SGLang-shaped judge with client cap ``cap``."""
+    return {"judge": "sglang", "judge_urls": url, "judge_model": model, "max_concurrency": cap}
+
+
+def judge_config(tokenizer_dir: Path, server: Any, cap: int) -> Any:
+    """verl's config with our manager judging through ``server`` (``url`` and ``model`` attributes)."""
+    return verl_config(tokenizer_dir, sglang_kwargs(server.url, server.model, cap))
+
+
+async def timed_batch(config: Any, data: Any) -> tuple[float, float, list[float]]:
+    """(wall s, process CPU s, scores) of one ``compute_score_batch`` on a fresh reward-loop worker.
+
+    A judge the manager holds is started (health check) before the clock starts: verl starts it once
+    per worker, not once per batch. The manager's judge is closed afterwards.
+    """
+    worker = reward_worker(config)
+    manager = worker.reward_manager
+    if hasattr(manager, "judge"):
+        await manager.judge()
+    try:
+        cpu = time.process_time()
+        started = time.perf_counter()
+        outputs = await worker.compute_score_batch(data)
+        wall = time.perf_counter() - started
+        return wall, time.process_time() - cpu, [float(o["reward_score"]) for o in outputs]
+    finally:
+        if hasattr(manager, "close"):
+            await manager.close()
 
 
 def emit(text: str) -> None:

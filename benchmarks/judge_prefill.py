@@ -1,6 +1,7 @@
 """Judge prefill: our prompt layout vs layouts that put the response earlier, under a prefix-cache model.
 
-    python benchmarks/judge_prefill.py [--json] [--problems 128] [--per-problem 8] [--latency-ms 20]
+    python benchmarks/judge_prefill.py [--json] [--problems 128] [--per-problem 8] [--response-chars 1200]
+                                       [--latency-ms 20]
                                        [--cap 64] [--time-scale 10] [--prefill-tok-s 5000]
                                        [--decode-tok-s 40] [--cache-tokens 190000]
 
@@ -28,7 +29,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -70,23 +70,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def sglang_kwargs(url: str, model: str, cap: int) -> dict[str, Any]:
-    return {"judge": "sglang", "judge_urls": url, "judge_model": model, "max_concurrency": cap}
-
-
-async def score_batch(config: Any, data: Any) -> float:
-    """Wall seconds of one ``compute_score_batch`` (judge health-checked before the clock starts)."""
-    worker = _common.reward_worker(config)
-    manager = worker.reward_manager
-    await manager.judge()
-    try:
-        started = time.perf_counter()
-        await worker.compute_score_batch(data)
-        return time.perf_counter() - started
-    finally:
-        await manager.close()
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from transformers import AutoTokenizer
 
@@ -101,8 +84,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for layout in LAYOUT_RUNS:
             spec = ServerSpec(cap=args.cap, cost=params, cost_layout=None if layout == "ours" else layout)
             with JudgeServer(spec) as server:
-                config = _common.verl_config(tokenizer_dir, sglang_kwargs(server.url, server.model, args.cap))
-                wall = asyncio.run(score_batch(config, data))
+                config = _common.judge_config(tokenizer_dir, server, args.cap)
+                wall, _, _ = asyncio.run(_common.timed_batch(config, data))
                 model = server.stats()["model"]
             results[layout] = {"wall_s": wall, **model}
     ours, first, system = results["ours"], results["response_first"], results["system_then_response"]

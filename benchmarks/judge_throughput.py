@@ -1,7 +1,8 @@
 """Judge throughput: our reward manager against the judge's limit and against a naive client.
 
     python benchmarks/judge_throughput.py [--json] [--problems 128] [--per-problem 8]
-                                          [--latency-ms 100] [--cap 64]
+                                          [--response-chars 1200] [--latency-ms 100] [--cap 64]
+                                          [--repeats 3]
 
 The loopback SGLang-shaped judge (own process) answers every request after a fixed latency, at
 most ``cap`` at a time (more wait in its queue, as SGLang's scheduler does). Our side: verl's
@@ -21,6 +22,9 @@ response before the facts (``response_first`` layout), at most ``cap`` requests 
 cap, so the comparison is about the client, not about overloading the server); it scores each
 sample with the same reward functions. Speed-up = baseline wall / our wall. Both must give the same
 scores (``scores_match``). Ours and the baseline run alternately ``--repeats`` times; walls are medians.
+(The paper's reference client is less naive than this baseline: it sends system prompt, facts,
+then response through one shared connection pool; it does not deduplicate, and it scores the
+batch only after the rollout, which ``reward_overlap.py`` measures.)
 
 CPU: ``cpu_s`` is this process's CPU time (all threads) during our median run. With Python's
 interpreter lock the client's local work per sample (verl's DataProto slicing, decoding, math-verify,
@@ -35,7 +39,6 @@ import asyncio
 import math
 import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +58,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def sglang_kwargs(url: str, model: str, cap: int) -> dict[str, Any]:
-    return {"judge": "sglang", "judge_urls": url, "judge_model": model, "max_concurrency": cap}
-
-
 def baseline_config(tokenizer_dir: Path, url: str, model: str, cap: int) -> Any:
     from tests.support.verl_harness import compose_trainer_config
 
@@ -73,27 +72,6 @@ def baseline_config(tokenizer_dir: Path, url: str, model: str, cap: int) -> Any:
             f"+reward.reward_kwargs.max_concurrency={cap}",
         ]
     )
-
-
-async def score_batch(config: Any, data: Any) -> tuple[float, float, list[float]]:
-    """(wall seconds, process CPU seconds, scores) of verl's reward-loop worker scoring ``data``.
-
-    Our judge is started (health check) before the clock starts: verl starts it once per worker,
-    not once per batch.
-    """
-    worker = _common.reward_worker(config)
-    manager = worker.reward_manager
-    if hasattr(manager, "judge"):
-        await manager.judge()
-    try:
-        cpu = time.process_time()
-        started = time.perf_counter()
-        outputs = await worker.compute_score_batch(data)
-        wall = time.perf_counter() - started
-        return wall, time.process_time() - cpu, [float(o["reward_score"]) for o in outputs]
-    finally:
-        if hasattr(manager, "close"):
-            await manager.close()
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -114,16 +92,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         distinct = _common.distinct_pairs(workload.samples)
         share = _common.shared_prefix_share(_common.sent_prompt_groups(workload))
         with JudgeServer(ServerSpec(latency_s=latency, cap=args.cap)) as server:
-            ours_cfg = _common.verl_config(tokenizer_dir, sglang_kwargs(server.url, server.model, args.cap))
+            ours_cfg = _common.judge_config(tokenizer_dir, server, args.cap)
             base_cfg = baseline_config(tokenizer_dir, server.url, server.model, args.cap)
             count = server.stats()["chat_requests"]
             for _ in range(args.repeats):
-                wall, cpu, ours = asyncio.run(score_batch(ours_cfg, data))
+                wall, cpu, ours = asyncio.run(_common.timed_batch(ours_cfg, data))
                 ours_walls.append(wall)
                 ours_cpu.append(cpu)
                 now = server.stats()["chat_requests"]
                 ours_requests.append(now - count)
-                wall, _, baseline = asyncio.run(score_batch(base_cfg, data))
+                wall, _, baseline = asyncio.run(_common.timed_batch(base_cfg, data))
                 base_walls.append(wall)
                 count, now = now, server.stats()["chat_requests"]
                 base_requests.append(now - count)

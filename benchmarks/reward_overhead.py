@@ -1,6 +1,7 @@
 """Reward overhead: our manager with the offline lexical judge vs verl's own naive manager.
 
-    python benchmarks/reward_overhead.py [--json] [--problems 128] [--per-problem 8] [--repeats 5]
+    python benchmarks/reward_overhead.py [--json] [--problems 128] [--per-problem 8] [--response-chars 1200]
+                                         [--repeats 5]
 
 Both managers are loaded by verl's ``RewardLoopWorker`` (in this process, no Ray) and score the same
 1,024-response batch with ``compute_score_batch``: ours with ``reward.reward_kwargs.judge=lexical``
@@ -45,19 +46,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cap", type=int, default=64, help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     return parser.parse_args(argv)
-
-
-async def timed_batch(config: Any, data: Any) -> tuple[float, list[float]]:
-    """(wall seconds, scores) of one ``compute_score_batch`` on a fresh reward-loop worker."""
-    worker = _common.reward_worker(config)
-    manager = worker.reward_manager
-    try:
-        started = time.perf_counter()
-        outputs = await worker.compute_score_batch(data)
-        return time.perf_counter() - started, [float(o["reward_score"]) for o in outputs]
-    finally:
-        if hasattr(manager, "close"):
-            await manager.close()
 
 
 def _per_call_ms(fn: Any, items: list[Any]) -> float:
@@ -116,14 +104,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         no_annotations = build_dataproto(tokenizer, [replace(s, annotations=None) for s in workload.samples])
         ours_cfg = _common.verl_config(tokenizer_dir, {"judge": "lexical"})
         naive_cfg = _common.verl_config(tokenizer_dir, None)
-        asyncio.run(timed_batch(ours_cfg, data[:8]))  # warm-up: lazy imports and parser tables
-        asyncio.run(timed_batch(naive_cfg, data[:8]))
+        asyncio.run(_common.timed_batch(ours_cfg, data[:8]))  # warm-up: lazy imports and parser tables
+        asyncio.run(_common.timed_batch(naive_cfg, data[:8]))
         for _ in range(args.repeats):
-            wall, our_scores = asyncio.run(timed_batch(ours_cfg, data))
+            wall, _, our_scores = asyncio.run(_common.timed_batch(ours_cfg, data))
             ours.append(wall)
-            wall, naive_scores = asyncio.run(timed_batch(naive_cfg, data))
+            wall, _, naive_scores = asyncio.run(_common.timed_batch(naive_cfg, data))
             naive.append(wall)
-            bare.append(asyncio.run(timed_batch(ours_cfg, no_annotations))[0])
+            bare.append(asyncio.run(_common.timed_batch(ours_cfg, no_annotations))[0])
         parts = breakdown(tokenizer, data, workload)
     ours_s, naive_s = statistics.median(ours), statistics.median(naive)
     return {

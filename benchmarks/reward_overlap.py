@@ -1,6 +1,7 @@
 """Reward latency behind rollout: scoring each response as it finishes vs scoring the batch at the end.
 
-    python benchmarks/reward_overlap.py [--json] [--problems 128] [--per-problem 8] [--rollout-s 60]
+    python benchmarks/reward_overlap.py [--json] [--problems 128] [--per-problem 8] [--response-chars 1200]
+                                        [--rollout-s 60]
                                         [--latency-ms 20] [--cap 64] [--time-scale 10]
                                         [--prefill-tok-s 5000] [--decode-tok-s 40]
 
@@ -29,13 +30,12 @@ import argparse
 import asyncio
 import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import _common
 from _judge_server import JudgeServer, ServerSpec
-from judge_prefill import add_cost_args, cost_params, sglang_kwargs
+from judge_prefill import add_cost_args, cost_params
 from prefill_model import JudgeCostParams, idle_round_trip_s, prompt_tokens
 
 from perception_verl.judge.prompt import build_messages
@@ -92,19 +92,6 @@ async def streamed(config: Any, data: Any, arrivals: list[float]) -> tuple[float
         await manager.close()
 
 
-async def batched(config: Any, data: Any) -> float:
-    """Run seconds from handing over the whole batch to its last reward."""
-    worker = _common.reward_worker(config)
-    manager = worker.reward_manager
-    await manager.judge()
-    try:
-        started = time.perf_counter()
-        await worker.compute_score_batch(data)
-        return time.perf_counter() - started
-    finally:
-        await manager.close()
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from transformers import AutoTokenizer
 
@@ -119,12 +106,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         data = build_dataproto(tokenizer, workload.samples)
         spec = ServerSpec(cap=args.cap, cost=params)
         with JudgeServer(spec) as server:
-            config = _common.verl_config(tokenizer_dir, sglang_kwargs(server.url, server.model, args.cap))
+            config = _common.judge_config(tokenizer_dir, server, args.cap)
             last_arrival, last_reward = asyncio.run(streamed(config, data, arrivals))
             stream_stats = server.stats()
         with JudgeServer(spec) as server:
-            config = _common.verl_config(tokenizer_dir, sglang_kwargs(server.url, server.model, args.cap))
-            tail_batch = asyncio.run(batched(config, data))
+            config = _common.judge_config(tokenizer_dir, server, args.cap)
+            tail_batch, _, _ = asyncio.run(_common.timed_batch(config, data))
             batch_stats = server.stats()
     tail_ours = last_reward - last_arrival
     trip = round_trip_s(workload, params) / scale
