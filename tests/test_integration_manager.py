@@ -181,3 +181,35 @@ def test_judge_launched_by_verl_reached_through_its_router_address(tokenizer: An
         assert server.routes["/health"] == 1 and server.routes["/v1/chat/completions"] == 3
     for sample, out in zip(SAMPLES, outputs, strict=True):
         assert out["reward_score"] == pytest.approx(expected(sample).score)
+
+
+def test_a_stalled_accuracy_check_scores_zero_and_the_step_goes_on(
+    tokenizer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from perception_verl.integration import manager as manager_module
+
+    release = threading.Event()
+
+    def stalled(response: str, ground_truth: str) -> Any:
+        release.wait(timeout=30)
+        raise AssertionError("the stalled check should have been abandoned")
+
+    monkeypatch.setattr(manager_module, "accuracy_reward", stalled)
+    manager = make_manager(tokenizer, accuracy_timeout_s=0.2)
+    try:
+        outputs = run_all(manager, build_dataproto(tokenizer, SAMPLES[:1]))
+    finally:
+        release.set()
+    info = outputs[0]["reward_extra_info"]
+    assert info["accuracy"] == 0.0 and info["accuracy_timed_out"] == 1.0
+    assert info["perception"] == 1.0 and info["judge_failed"] == 0.0
+    assert outputs[0]["reward_score"] == pytest.approx(0.1 * info["format"] + 0.7 * 1.0 + info["repetition"])
+
+
+def test_accuracy_timeout_must_be_positive(tokenizer: Any) -> None:
+    from perception_verl.integration.config import RewardConfigError
+
+    with pytest.raises(RewardConfigError, match="accuracy_timeout_s"):
+        make_manager(tokenizer, accuracy_timeout_s=0)

@@ -105,3 +105,10 @@ def test_mismatched_lengths_fail() -> None:
         reward_metrics({"accuracy": [1.0, 0.0], "format": [1.0]})
     with pytest.raises(ValueError, match="data_sources has 1 entries for 2 samples"):
         reward_metrics({"accuracy": [1.0, 0.0]}, data_sources=["a"])
+
+
+def test_accuracy_timeouts_are_counted() -> None:
+    from perception_verl.integration.metrics import reward_metrics
+
+    metrics = reward_metrics({"accuracy": [0.0, 1.0, 0.0], "accuracy_timed_out": [1.0, 0.0, 1.0]})
+    assert metrics["reward/accuracy_timed_out/count"] == 2.0

@@ -50,6 +50,7 @@ class PerceptionRewardConfig:
     failure_policy: str = "exclude"
     annotations_key: str = DEFAULT_ANNOTATIONS_KEY
     max_response_chars: int = 6000
+    accuracy_timeout_s: float = 10.0
 
 
 _KEYS = (
@@ -67,6 +68,7 @@ _KEYS = (
     "failure_policy",
     "annotations_key",
     "max_response_chars",
+    "accuracy_timeout_s",
 )
 
 
@@ -212,7 +214,7 @@ def from_kwargs(kwargs: Mapping[str, Any] | None) -> PerceptionRewardConfig:
             values[key] = _number(key, raw[key], integer=True, minimum=1)
     if "max_retries" in raw:
         values["max_retries"] = _number("max_retries", raw["max_retries"], integer=True, minimum=0)
-    for key in ("timeout_s", "health_timeout_s"):
+    for key in ("timeout_s", "health_timeout_s", "accuracy_timeout_s"):
         if key in raw:
             values[key] = _number(key, raw[key], integer=False, minimum=0.0, strict=True)
     if "constrained" in raw:

@@ -36,6 +36,7 @@ from perception_verl.data.annotations import parse_annotations
 from perception_verl.integration import judges
 from perception_verl.integration.config import PerceptionRewardConfig, RewardConfigError, from_kwargs
 from perception_verl.judge.base import Judge, JudgeResult
+from perception_verl.rewards.accuracy import AccuracyResult, accuracy_reward
 from perception_verl.rewards.total import RewardBreakdown, score_response
 
 logger = logging.getLogger(__name__)
@@ -52,7 +53,11 @@ EXTRA_KEYS = (
     "judge_failed",
     "judge_latency_s",
     "judge_cached",
+    "accuracy_timed_out",
 )
+
+
+ACCURACY_TIMEOUT = "timeout"
 
 
 class JudgeFailedError(RuntimeError):
@@ -172,6 +177,7 @@ def extra_info_of(breakdown: RewardBreakdown, result: JudgeResult | None) -> dic
         "judge_failed": float(failed),
         "judge_latency_s": float(result.latency_s) if result is not None else 0.0,
         "judge_cached": float(result.cached) if result is not None else 0.0,
+        "accuracy_timed_out": float(breakdown.accuracy_reason == ACCURACY_TIMEOUT),
     }
 
 
@@ -226,28 +232,51 @@ class PerceptionRewardManager(RewardManagerBase):
         valid_length = int(data_item.batch["attention_mask"][-response_ids.shape[-1] :].sum())
         return self.tokenizer.decode(response_ids[:valid_length], skip_special_tokens=True)
 
+    async def accuracy(self, response: str, ground_truth: str) -> AccuracyResult:
+        """math-verify in a worker thread, bounded by ``accuracy_timeout_s``.
+
+        math-verify's own timeout relies on signals, which do not work in worker threads, and the
+        accuracy module's input limits are heuristics. A call that still runs past the bound scores 0
+        with reason ``"timeout"`` (counted as ``accuracy_timed_out``) so the step goes on; its thread
+        finishes in the background.
+        """
+        call = asyncio.get_running_loop().run_in_executor(None, accuracy_reward, response, ground_truth)
+        try:
+            return await asyncio.wait_for(call, self.options.accuracy_timeout_s)
+        except asyncio.TimeoutError:
+            logger.warning(
+                "accuracy check exceeded %.1f s (reward.reward_kwargs.accuracy_timeout_s); scored 0",
+                self.options.accuracy_timeout_s,
+            )
+            return AccuracyResult(0.0, ACCURACY_TIMEOUT, "")
+
+    async def verdicts(self, annotations: Sequence[str], response: str) -> JudgeResult | None:
+        """The judge's result (``None`` without annotations); raises under ``failure_policy=raise``."""
+        if not annotations:
+            return None
+        judge = await self.judge()
+        result = await judge.judge(annotations, response)
+        if not result.ok and self.options.failure_policy == "raise":
+            raise JudgeFailedError(
+                f"perception judge failed ({result.failure}) and reward.reward_kwargs.failure_policy=raise"
+            )
+        return result
+
     async def score(
         self, response: str, ground_truth: str, annotations: Sequence[str]
     ) -> tuple[RewardBreakdown, JudgeResult | None]:
-        """Judge (when there are annotations), apply the failure policy, and combine the components."""
-        result: JudgeResult | None = None
-        verdicts: Sequence[int] | None = None
-        if annotations:
-            judge = await self.judge()
-            result = await judge.judge(annotations, response)
-            if result.ok:
-                verdicts = result.verdicts
-            elif self.options.failure_policy == "raise":
-                raise JudgeFailedError(
-                    f"perception judge failed ({result.failure}) "
-                    "and reward.reward_kwargs.failure_policy=raise"
-                )
-        weights = self.options.weights
-        breakdown = await asyncio.get_running_loop().run_in_executor(
-            None,
-            lambda: score_response(
-                response, ground_truth, verdicts, weights=weights, num_annotations=len(annotations)
-            ),
+        """Judge and check the answer concurrently, apply the failure policy, and combine the components."""
+        accuracy, result = await asyncio.gather(
+            self.accuracy(response, ground_truth), self.verdicts(annotations, response)
+        )
+        verdicts = result.verdicts if result is not None and result.ok else None
+        breakdown = score_response(
+            response,
+            ground_truth,
+            verdicts,
+            weights=self.options.weights,
+            num_annotations=len(annotations),
+            accuracy=accuracy,
         )
         return breakdown, result
 

@@ -7,6 +7,7 @@ names in verl's style:
 - ``reward/{score,accuracy,format,repetition,num_annotations}/{mean,std,min,max}``
 - ``reward/perception/{mean,std,min,max}`` over samples whose perception term counted
   (absent when none did), ``reward/perception_excluded/share``
+- ``reward/accuracy_timed_out/count``: answers whose math-verify check ran past its time bound
 - ``reward/judge_failed/{rate,count}`` over samples that needed the judge (had annotations)
 - ``reward/judge_cached/share`` and ``reward/judge_latency_s/{mean,p50,p90,p99,max}`` over judge calls
   that were not cache hits
@@ -67,6 +68,9 @@ def _group_metrics(columns: Mapping[str, np.ndarray], prefix: str) -> dict[str, 
         known = excluded[~np.isnan(excluded)]
         if known.size:
             metrics[f"{prefix}/perception_excluded/share"] = float((known != 0).mean())
+    if "accuracy_timed_out" in columns:
+        timed_out = columns["accuracy_timed_out"]
+        metrics[f"{prefix}/accuracy_timed_out/count"] = float((timed_out[~np.isnan(timed_out)] != 0).sum())
     needed = None
     if "num_annotations" in columns:
         needed = columns["num_annotations"] > 0

@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from perception_verl.rewards.accuracy import accuracy_reward
+from perception_verl.rewards.accuracy import AccuracyResult, accuracy_reward
 from perception_verl.rewards.format import format_reward
 from perception_verl.rewards.perception import perception_reward
 from perception_verl.rewards.repetition import repetition_penalty
@@ -83,18 +83,22 @@ def score_response(
     verdicts: Sequence[int] | None,
     weights: RewardWeights = RewardWeights(),
     num_annotations: int | None = None,
+    accuracy: AccuracyResult | None = None,
 ) -> RewardBreakdown:
     """Score one response. ``verdicts`` are the judge's 0/1 per annotation, or ``None`` to exclude.
 
     ``num_annotations`` defaults to ``len(verdicts)``; pass it when the problem has annotations but no
-    verdicts (a failed judge call). Raises ``ValueError`` for verdicts that are not 0/1 or whose count
-    disagrees with ``num_annotations``.
+    verdicts (a failed judge call). ``accuracy`` is computed with :func:`accuracy_reward` unless the
+    caller already has it (the reward manager computes it concurrently with the judge call, under a
+    time limit). Raises ``ValueError`` for verdicts that are not 0/1 or whose count disagrees with
+    ``num_annotations``.
     """
     if num_annotations is None:
         num_annotations = len(verdicts) if verdicts is not None else 0
     elif verdicts is not None and len(verdicts) != num_annotations:
         raise ValueError(f"{len(verdicts)} verdicts for {num_annotations} annotations")
-    accuracy = accuracy_reward(response, ground_truth)
+    if accuracy is None:
+        accuracy = accuracy_reward(response, ground_truth)
     fmt = format_reward(response)
     perception = perception_reward(verdicts)
     repetition = repetition_penalty(response, weights.repetition_n, weights.repetition_max_penalty)
