@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from perception_verl.data.annotations import AnnotationError, parse_annotations
+from perception_verl.jsonl import json_object
 from perception_verl.rewards.total import RewardBreakdown, RewardWeights, score_response
 
 VerdictFn = Callable[[Sequence[str], str], Sequence[int]]
@@ -54,15 +55,7 @@ def _ground_truth(value: Any, where: str) -> str:
 
 def parse_row(text: str, line: int, where: str) -> Row:
     """Parse one JSON line into a :class:`Row`; raises :class:`InputError` naming ``where``."""
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{where}: invalid JSON: {exc}") from None
-    if not isinstance(obj, dict):
-        raise InputError(f"{where}: expected a JSON object, got {type(obj).__name__}")
-    for key in ("response", "ground_truth"):
-        if key not in obj:
-            raise InputError(f"{where}: missing key {key!r}")
+    obj = json_object(text, where=where, required=("response", "ground_truth"), error=InputError)
     if not isinstance(obj["response"], str):
         raise InputError(f"{where}: 'response' must be text, got {type(obj['response']).__name__}")
     try:

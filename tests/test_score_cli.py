@@ -100,7 +100,7 @@ def test_bad_input_exits_2_naming_the_line(tmp_path):
     path.write_text(json.dumps(ROWS[0]) + "\n{not json\n", encoding="utf-8")
     proc = run_cli("--input", str(path), "--judge", "none")
     assert proc.returncode == 2
-    assert f"{path}:line 2: invalid JSON" in proc.stderr
+    assert f"{path}:line 2: not valid JSON" in proc.stderr
     assert proc.stdout == ""
 
 

@@ -7,13 +7,13 @@ configurable. Bad rows and duplicate ids raise :class:`GenerationFileError` nami
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from perception_verl.analysis.labels import LabelId, check_id
 from perception_verl.data.annotations import AnnotationError, parse_annotations
+from perception_verl.jsonl import json_objects
 
 
 class GenerationFileError(ValueError):
@@ -45,19 +45,9 @@ def parse_generation_lines(
     """Parse jsonl generation lines; ``source`` names the input in errors."""
     rows: list[Generation] = []
     first_line: dict[LabelId, int] = {}
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{source}:{number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise GenerationFileError(f"{where}: not valid JSON ({exc.msg})") from exc
-        if not isinstance(row, dict):
-            raise GenerationFileError(f"{where}: expected a JSON object, got {type(row).__name__}")
-        for key in (keys.id, keys.response):
-            if key not in row:
-                raise GenerationFileError(f"{where}: missing key {key!r}")
+    required = (keys.id, keys.response)
+    error = GenerationFileError
+    for number, where, row in json_objects(lines, source=source, required=required, error=error):
         row_id = check_id(row[keys.id], where=where, key=keys.id, error=GenerationFileError)
         response = row[keys.response]
         if not isinstance(response, str):

@@ -9,11 +9,12 @@ change the table.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from perception_verl.jsonl import json_objects
 
 LabelId = str | int
 
@@ -35,19 +36,8 @@ def parse_label_lines(lines: Iterable[str], *, source: str) -> dict[LabelId, boo
     """Parse jsonl label lines into ``{id: correct}``; ``source`` names the input in errors."""
     labels: dict[LabelId, bool] = {}
     first_line: dict[LabelId, int] = {}
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{source}:{number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise LabelFileError(f"{where}: not valid JSON ({exc.msg})") from exc
-        if not isinstance(row, dict):
-            raise LabelFileError(f"{where}: expected a JSON object, got {type(row).__name__}")
-        for key in ("id", "correct"):
-            if key not in row:
-                raise LabelFileError(f"{where}: missing key {key!r}")
+    rows = json_objects(lines, source=source, required=("id", "correct"), error=LabelFileError)
+    for number, where, row in rows:
         label_id = check_id(row["id"], where=where)
         correct = row["correct"]
         if not isinstance(correct, bool):
