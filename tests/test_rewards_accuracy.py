@@ -221,3 +221,24 @@ def test_works_from_worker_threads():
         results = list(pool.map(_score_in_worker, THREAD_CASES * 3))
     assert [score for score, _ in results] == [expected for _, _, expected in THREAD_CASES * 3]
     assert not any(in_main for _, in_main in results)
+
+
+def test_identical_text_is_correct_without_math_verify(monkeypatch: pytest.MonkeyPatch) -> None:
+    from perception_verl.rewards import accuracy as module
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("math-verify should not be asked about identical text")
+
+    monkeypatch.setattr(module, "parse", refuse)
+    result = accuracy_reward("<answer>\n\\boxed{ 2\\sqrt{3} }\n</answer>", "$2\\sqrt{3}$")
+    assert (result.score, result.reason) == (1.0, "correct")
+
+
+def test_gold_parse_is_reused_across_a_group() -> None:
+    from perception_verl.rewards import accuracy as module
+
+    module._parse_gold.cache_clear()
+    for answer in ("3", "4", "0.75", "3/4"):
+        accuracy_reward(f"<answer>\n\\boxed{{{answer}}}\n</answer>", "\\frac{3}{4}")
+    info = module._parse_gold.cache_info()
+    assert (info.misses, info.hits) == (1, 3)

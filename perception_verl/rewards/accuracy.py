@@ -15,6 +15,7 @@ compare quickly (``9^{9^{9}}``, ``1000000!``) are refused before ``verify`` sees
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -165,6 +166,22 @@ def _wrap_ground_truth(ground_truth: str) -> str:
     return "\\boxed{" + text + "}"
 
 
+def _compact(text: str) -> str:
+    return "".join(text.strip().strip("$").split())
+
+
+def _same_text(answer: str, truth: str) -> bool:
+    """Identical answers up to whitespace and ``$`` delimiters: equal without asking math-verify."""
+    compact = _compact(answer)
+    return bool(compact) and compact == _compact(truth)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_gold(truth: str) -> tuple[object, ...]:
+    """math-verify's parse of a ground truth, cached: a GRPO group's rollouts share their ground truth."""
+    return tuple(parse(_wrap_ground_truth(truth), parsing_timeout=None))
+
+
 def _candidate(response: str) -> tuple[str, bool]:
     """The answer text to compare, and whether it came from a ``\\boxed{}``."""
     answer = extract_answer(response)
@@ -188,7 +205,9 @@ def _score(response: str, ground_truth: str) -> AccuracyResult:
     truth = strip_degrees(clean_text(ground_truth))
     if len(truth) > MAX_ANSWER_CHARS or _too_complex(truth):
         return AccuracyResult(0.0, "bad_ground_truth", candidate)
-    gold = parse(_wrap_ground_truth(truth), parsing_timeout=None)
+    if _same_text(answer, truth):
+        return AccuracyResult(1.0, "correct", candidate)
+    gold = _parse_gold(truth)
     if not gold:
         return AccuracyResult(0.0, "bad_ground_truth", candidate)
     predicted = parse("\\boxed{" + answer + "}" if boxed else answer, parsing_timeout=None)
@@ -196,7 +215,7 @@ def _score(response: str, ground_truth: str) -> AccuracyResult:
         return AccuracyResult(0.0, "unparsable", candidate)
     if _too_large(gold) or _too_large(predicted):
         return AccuracyResult(0.0, "too_large", candidate)
-    if verify(gold, predicted, timeout_seconds=None):
+    if verify(list(gold), predicted, timeout_seconds=None):
         return AccuracyResult(1.0, "correct", candidate)
     return AccuracyResult(0.0, "mismatch", candidate)
 
