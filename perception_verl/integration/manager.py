@@ -232,17 +232,18 @@ class PerceptionRewardManager(RewardManagerBase):
         valid_length = int(data_item.batch["attention_mask"][-response_ids.shape[-1] :].sum())
         return self.tokenizer.decode(response_ids[:valid_length], skip_special_tokens=True)
 
-    async def accuracy(self, response: str, ground_truth: str) -> AccuracyResult:
-        """math-verify in a worker thread, bounded by ``accuracy_timeout_s``.
+    async def accuracy(self, call: asyncio.Future[AccuracyResult], started: float) -> AccuracyResult:
+        """The result of an accuracy check started at ``started``, bounded by ``accuracy_timeout_s``.
 
         math-verify's own timeout relies on signals, which do not work in worker threads, and the
-        accuracy module's input limits are heuristics. A call that still runs past the bound scores 0
-        with reason ``"timeout"`` (counted as ``accuracy_timed_out``) so the step goes on; its thread
+        accuracy module's input limits are heuristics. A check still running at the bound scores 0 with
+        reason ``"timeout"`` (counted as ``accuracy_timed_out``) so the step goes on; its thread
         finishes in the background.
         """
-        call = asyncio.get_running_loop().run_in_executor(None, accuracy_reward, response, ground_truth)
+        loop = asyncio.get_running_loop()
+        remaining = self.options.accuracy_timeout_s - (loop.time() - started)
         try:
-            return await asyncio.wait_for(call, self.options.accuracy_timeout_s)
+            return await asyncio.wait_for(call, max(remaining, 0.0))
         except asyncio.TimeoutError:
             logger.warning(
                 "accuracy check exceeded %.1f s (reward.reward_kwargs.accuracy_timeout_s); scored 0",
@@ -266,9 +267,15 @@ class PerceptionRewardManager(RewardManagerBase):
         self, response: str, ground_truth: str, annotations: Sequence[str]
     ) -> tuple[RewardBreakdown, JudgeResult | None]:
         """Judge and check the answer concurrently, apply the failure policy, and combine the components."""
-        accuracy, result = await asyncio.gather(
-            self.accuracy(response, ground_truth), self.verdicts(annotations, response)
-        )
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        call = loop.run_in_executor(None, accuracy_reward, response, ground_truth)
+        try:
+            result = await self.verdicts(annotations, response)
+        except BaseException:
+            call.cancel()
+            raise
+        accuracy = await self.accuracy(call, started)
         verdicts = result.verdicts if result is not None and result.ok else None
         breakdown = score_response(
             response,
