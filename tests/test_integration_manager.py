@@ -213,3 +213,29 @@ def test_accuracy_timeout_must_be_positive(tokenizer: Any) -> None:
 
     with pytest.raises(RewardConfigError, match="accuracy_timeout_s"):
         make_manager(tokenizer, accuracy_timeout_s=0)
+
+
+def test_http_judge_admits_a_bounded_number_of_samples_at_once(
+    tokenizer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    samples = [
+        Sample("Find f. <image>", GOOD.replace("7", str(i)), "7", FACTS, uid=str(i)) for i in range(24)
+    ]
+    data = build_dataproto(tokenizer, samples)
+    in_progress = {"now": 0, "max": 0}
+    inner = PerceptionRewardManager._run_single
+
+    async def counted(self: PerceptionRewardManager, item: Any) -> dict:
+        in_progress["now"] += 1
+        in_progress["max"] = max(in_progress["max"], in_progress["now"])
+        try:
+            return await inner(self, item)
+        finally:
+            in_progress["now"] -= 1
+
+    monkeypatch.setattr(PerceptionRewardManager, "_run_single", counted)
+    with fake_sglang(latency_s=0.05) as server:
+        outputs = run_all(make_manager(tokenizer, **sglang_kwargs(server.url, max_concurrency=3)), data)
+        assert server.max_in_flight <= 3
+    assert in_progress["max"] == 6  # 2 x max_concurrency, while all 24 were started at once
+    assert [out["reward_extra_info"]["judge_failed"] for out in outputs] == [0.0] * 24

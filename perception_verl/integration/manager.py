@@ -24,7 +24,9 @@ enforces both at start.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -215,6 +217,9 @@ class PerceptionRewardManager(RewardManagerBase):
         self.reward_model_tokenizer = reward_model_tokenizer
         if self.options.judge == "sglang":
             check_routing(config, self.options)
+        self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
         self._judge_key, self._judge_factory = build_judge(
             self.options, reward_router_address, _config_get(config, "reward.reward_model.model_path")
         )
@@ -287,7 +292,27 @@ class PerceptionRewardManager(RewardManagerBase):
         )
         return breakdown, result
 
+    def _intake(self) -> asyncio.Semaphore | contextlib.nullcontext[None]:
+        """Admission gate of the running loop: ``2 x max_concurrency`` samples in progress with an HTTP judge.
+
+        verl's reward loop starts ``run_single`` for a whole chunk at once, and the event loop runs
+        every task's first step before it polls any socket: without a gate, the CPU work of all
+        samples (slicing, decoding, prompt building) would come before the first judge request.
+        Admitting a bounded number keeps the judge busy while the rest of the work proceeds.
+        """
+        if self.options.judge != "sglang":
+            return contextlib.nullcontext()
+        loop = asyncio.get_running_loop()
+        gate = self._gates.get(loop)
+        if gate is None:
+            gate = self._gates[loop] = asyncio.Semaphore(2 * self.options.max_concurrency)
+        return gate
+
     async def run_single(self, data: DataProto) -> dict:
+        async with self._intake():
+            return await self._run_single(data)
+
+    async def _run_single(self, data: DataProto) -> dict:
         data_item = data[-1:][0]
         non_tensor = data_item.non_tensor_batch
         reward_model = non_tensor.get("reward_model")
