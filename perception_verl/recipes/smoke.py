@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from perception_verl.recipes.rollout import object_array, rollout_tensors
+
 COLUMNS = ("score", "accuracy", "format", "perception", "repetition", "judge_failed")
 LEGEND = (
     "score = 0.9 accuracy + 0.1 format + 0.7 perception + repetition (the penalty, <= 0);\n"
@@ -46,13 +48,6 @@ class SmokeSample:
     data_source: str
     reward_model: Mapping[str, Any]
     extra_info: Mapping[str, Any]
-
-
-def _object_array(items: Sequence[Any]) -> np.ndarray:
-    out = np.empty(len(items), dtype=object)
-    for index, item in enumerate(items):
-        out[index] = item
-    return out
 
 
 def load_samples(parquet: Path) -> list[SmokeSample]:
@@ -82,10 +77,8 @@ def load_samples(parquet: Path) -> list[SmokeSample]:
 
 def build_batch(tokenizer: Any, samples: Sequence[SmokeSample]) -> Any:
     """A ``DataProto`` shaped like the rollout's output: left-padded prompts, right-padded responses + EOS."""
-    import torch
     from verl import DataProto
 
-    pad = tokenizer.pad_token_id
     prompts = [
         tokenizer.encode(
             tokenizer.apply_chat_template(s.messages, add_generation_prompt=True, tokenize=False),
@@ -95,30 +88,14 @@ def build_batch(tokenizer: Any, samples: Sequence[SmokeSample]) -> Any:
     ]
     eos = tokenizer.eos_token_id
     responses = [[*tokenizer.encode(s.response, add_special_tokens=False), eos] for s in samples]
-    prompt_len = max(len(p) for p in prompts)
-    response_len = max(len(r) for r in responses)
-    count = len(samples)
-    prompt_ids = torch.full((count, prompt_len), pad, dtype=torch.long)
-    response_ids = torch.full((count, response_len), pad, dtype=torch.long)
-    mask = torch.zeros((count, prompt_len + response_len), dtype=torch.long)
-    for i, (prompt, response) in enumerate(zip(prompts, responses, strict=True)):
-        prompt_ids[i, prompt_len - len(prompt) :] = torch.tensor(prompt)
-        response_ids[i, : len(response)] = torch.tensor(response)
-        mask[i, prompt_len - len(prompt) : prompt_len + len(response)] = 1
     return DataProto.from_dict(
-        tensors={
-            "prompts": prompt_ids,
-            "responses": response_ids,
-            "input_ids": torch.cat([prompt_ids, response_ids], dim=1),
-            "attention_mask": mask,
-            "position_ids": torch.clamp(torch.cumsum(mask, dim=1) - 1, min=0),
-        },
+        tensors=rollout_tensors(prompts, responses, tokenizer.pad_token_id),
         non_tensors={
-            "data_source": _object_array([s.data_source for s in samples]),
-            "reward_model": _object_array([dict(s.reward_model) for s in samples]),
-            "extra_info": _object_array([dict(s.extra_info) for s in samples]),
-            "raw_prompt": _object_array([s.messages for s in samples]),
-            "uid": _object_array([s.uid for s in samples]),
+            "data_source": object_array([s.data_source for s in samples]),
+            "reward_model": object_array([dict(s.reward_model) for s in samples]),
+            "extra_info": object_array([dict(s.extra_info) for s in samples]),
+            "raw_prompt": object_array([s.messages for s in samples]),
+            "uid": object_array([s.uid for s in samples]),
         },
     )
 

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from perception_verl.recipes.rollout import object_array, rollout_tensors
+
 MANAGER_MODULE = "pkg://perception_verl.integration.manager"
 MANAGER_CLASS = "PerceptionRewardManager"
 
@@ -128,18 +130,6 @@ def build_dataproto(
         if append_eos and tokenizer.eos_token_id is not None:
             ids = [*ids, tokenizer.eos_token_id]
         responses.append(ids)
-    p_len = max(len(p) for p in prompts)
-    r_len = max(len(r) for r in responses) + 2  # keep some right padding in every row
-    n = len(samples)
-    prompt_t = torch.full((n, p_len), pad, dtype=torch.long)
-    response_t = torch.full((n, r_len), pad, dtype=torch.long)
-    mask = torch.zeros((n, p_len + r_len), dtype=torch.long)
-    for i, (p, r) in enumerate(zip(prompts, responses, strict=True)):
-        prompt_t[i, p_len - len(p) :] = torch.tensor(p)
-        response_t[i, : len(r)] = torch.tensor(r)
-        mask[i, p_len - len(p) : p_len + len(r)] = 1
-    input_ids = torch.cat([prompt_t, response_t], dim=1)
-    position_ids = torch.clamp(torch.cumsum(mask, dim=1) - 1, min=0)
     reward_models, extra_infos = [], []
     for i, s in enumerate(samples):
         reward_model: dict[str, Any] = {"style": "rule", "ground_truth": s.ground_truth}
@@ -150,28 +140,16 @@ def build_dataproto(
         extra_infos.append(extra)
     non_tensor = {
         "data_source": np.array([s.data_source for s in samples], dtype=object),
-        "reward_model": _object_array(reward_models),
-        "extra_info": _object_array(extra_infos),
-        "raw_prompt": _object_array([[{"role": "user", "content": s.prompt}] for s in samples]),
+        "reward_model": object_array(reward_models),
+        "extra_info": object_array(extra_infos),
+        "raw_prompt": object_array([[{"role": "user", "content": s.prompt}] for s in samples]),
         "uid": np.array([s.uid for s in samples], dtype=object),
     }
-    return DataProto.from_dict(
-        tensors={
-            "prompts": prompt_t,
-            "responses": response_t,
-            "input_ids": input_ids,
-            "attention_mask": mask,
-            "position_ids": position_ids,
-        },
-        non_tensors=non_tensor,
-    )
+    # Two padding columns keep some right padding in every row.
+    tensors = rollout_tensors(prompts, responses, pad, right_pad=2)
+    return DataProto.from_dict(tensors=tensors, non_tensors=non_tensor)
 
 
-def _object_array(items: Sequence[Any]) -> np.ndarray:
-    out = np.empty(len(items), dtype=object)
-    for i, item in enumerate(items):
-        out[i] = item
-    return out
 
 
 def last_token_scores(data: Any, rm_scores: torch.Tensor) -> list[float]:
