@@ -151,3 +151,11 @@ def test_recipe_overrides_pass_verls_own_config_validation() -> None:
     cfg = compose_trainer_config([*trainer, *perception_reward_overrides("/tmp/tokenizer", RECIPE_KWARGS)])
     validate_config(cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
     assert from_kwargs(cfg.reward.reward_kwargs).judge_urls == ("http://judge-a:30000", "http://judge-b:30000")
+
+
+@pytest.mark.parametrize("key", ["judge_urls", "judge_model", "api_key_env"])
+def test_http_judge_options_without_judge_sglang_fail(key: str) -> None:
+    value = "http://judge:30000" if key == "judge_urls" else "NAME"
+    with pytest.raises(RewardConfigError, match=rf"'{key}' is set but judge=lexical.*judge=sglang"):
+        from_kwargs({key: value})
+    assert from_kwargs({"judge": "sglang", key: value}).judge == "sglang"

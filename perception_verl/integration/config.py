@@ -20,6 +20,8 @@ FAILURE_POLICIES = ("exclude", "raise")
 DEFAULT_ANNOTATIONS_KEY = "reward_model.annotations"
 ANNOTATION_ROOTS = ("reward_model", "extra_info")
 
+# Options that only an HTTP judge reads: setting one with judge=lexical is a mistake, not a no-op.
+_SGLANG_ONLY = ("judge_urls", "judge_model", "api_key_env")
 _WEIGHT_KEYS = ("accuracy", "format", "perception", "repetition", "repetition_n", "repetition_max_penalty")
 
 
@@ -223,4 +225,11 @@ def from_kwargs(kwargs: Mapping[str, Any] | None) -> PerceptionRewardConfig:
         values["failure_policy"] = _choice("failure_policy", raw["failure_policy"], FAILURE_POLICIES)
     if "annotations_key" in raw:
         values["annotations_key"] = _annotations_key(raw["annotations_key"])
+    if values.get("judge", PerceptionRewardConfig.judge) == "lexical":
+        stray = [key for key in _SGLANG_ONLY if values.get(key)]
+        if stray:
+            raise RewardConfigError(
+                f"option {stray[0]!r} is set but judge=lexical (the default) ignores it; "
+                "add reward.reward_kwargs.judge=sglang to use the LLM judge"
+            )
     return PerceptionRewardConfig(**values)
