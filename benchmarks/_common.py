@@ -229,6 +229,19 @@ def check_round_trip(tokenizer: Any, workload: Workload) -> None:
             raise RuntimeError(f"tiny tokenizer does not round-trip response of {sample.uid}")
 
 
+def prepare(root: Path, workload: Workload) -> tuple[Path, Any, Any]:
+    """The tiny tokenizer saved under ``root`` (checked to round-trip every response), the tokenizer,
+    and the workload as one rollout-shaped ``DataProto``."""
+    from transformers import AutoTokenizer
+
+    from tests.support.verl_harness import build_dataproto
+
+    tokenizer_dir = tiny_tokenizer_dir(root)
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    check_round_trip(tokenizer, workload)
+    return tokenizer_dir, tokenizer, build_dataproto(tokenizer, workload.samples)
+
+
 def verl_config(tokenizer_path: Path, reward_kwargs: Mapping[str, Any] | None) -> Any:
     """verl's trainer config with our manager and ``reward_kwargs``, or verl's default (naive) when None."""
     from tests.support.verl_harness import compose_trainer_config, perception_reward_overrides

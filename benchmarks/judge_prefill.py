@@ -36,8 +36,6 @@ import _common
 from _judge_server import JudgeServer, ServerSpec
 from prefill_model import JudgeCostParams
 
-from tests.support.verl_harness import build_dataproto
-
 LAYOUT_RUNS = ("ours", "response_first", "system_then_response")
 
 
@@ -71,16 +69,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from transformers import AutoTokenizer
 
     params = cost_params(args)
     workload = _common.workload_from_args(args)
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="pv-bench-") as tmp:
-        tokenizer_dir = _common.tiny_tokenizer_dir(Path(tmp))
-        tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
-        _common.check_round_trip(tokenizer, workload)
-        data = build_dataproto(tokenizer, workload.samples)
+        tokenizer_dir, _, data = _common.prepare(Path(tmp), workload)
         for layout in LAYOUT_RUNS:
             spec = ServerSpec(cap=args.cap, cost=params, cost_layout=None if layout == "ours" else layout)
             with JudgeServer(spec) as server:

@@ -45,8 +45,6 @@ from typing import Any
 import _common
 from _judge_server import JudgeServer, ServerSpec
 
-from tests.support.verl_harness import build_dataproto
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -75,7 +73,6 @@ def baseline_config(tokenizer_dir: Path, url: str, model: str, cap: int) -> Any:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from transformers import AutoTokenizer
 
     workload = _common.workload_from_args(args)
     latency = args.latency_ms / 1000.0
@@ -85,10 +82,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ours_requests: list[int] = []
     base_requests: list[int] = []
     with tempfile.TemporaryDirectory(prefix="pv-bench-") as tmp:
-        tokenizer_dir = _common.tiny_tokenizer_dir(Path(tmp))
-        tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
-        _common.check_round_trip(tokenizer, workload)
-        data = build_dataproto(tokenizer, workload.samples)
+        tokenizer_dir, _, data = _common.prepare(Path(tmp), workload)
         distinct = _common.distinct_pairs(workload.samples)
         share = _common.shared_prefix_share(_common.sent_prompt_groups(workload))
         with JudgeServer(ServerSpec(latency_s=latency, cap=args.cap)) as server:

@@ -90,17 +90,13 @@ def breakdown(tokenizer: Any, data: Any, workload: _common.Workload) -> dict[str
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from transformers import AutoTokenizer
 
     workload = _common.workload_from_args(args)
     ours: list[float] = []
     naive: list[float] = []
     bare: list[float] = []
     with tempfile.TemporaryDirectory(prefix="pv-bench-") as tmp:
-        tokenizer_dir = _common.tiny_tokenizer_dir(Path(tmp))
-        tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
-        _common.check_round_trip(tokenizer, workload)
-        data = build_dataproto(tokenizer, workload.samples)
+        tokenizer_dir, tokenizer, data = _common.prepare(Path(tmp), workload)
         no_annotations = build_dataproto(tokenizer, [replace(s, annotations=None) for s in workload.samples])
         ours_cfg = _common.verl_config(tokenizer_dir, {"judge": "lexical"})
         naive_cfg = _common.verl_config(tokenizer_dir, None)

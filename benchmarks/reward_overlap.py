@@ -40,7 +40,6 @@ from prefill_model import JudgeCostParams, idle_round_trip_s, prompt_tokens
 
 from perception_verl.judge.prompt import build_messages
 from tests.support.fake_sglang import format_verdicts
-from tests.support.verl_harness import build_dataproto
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -93,17 +92,13 @@ async def streamed(config: Any, data: Any, arrivals: list[float]) -> tuple[float
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from transformers import AutoTokenizer
 
     params = cost_params(args)
     scale = args.time_scale
     workload = _common.workload_from_args(args)
     arrivals = [t / scale for t in arrival_times(workload, args.rollout_s)]
     with tempfile.TemporaryDirectory(prefix="pv-bench-") as tmp:
-        tokenizer_dir = _common.tiny_tokenizer_dir(Path(tmp))
-        tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
-        _common.check_round_trip(tokenizer, workload)
-        data = build_dataproto(tokenizer, workload.samples)
+        tokenizer_dir, _, data = _common.prepare(Path(tmp), workload)
         spec = ServerSpec(cap=args.cap, cost=params)
         with JudgeServer(spec) as server:
             config = _common.judge_config(tokenizer_dir, server, args.cap)
