@@ -186,26 +186,32 @@ def test_judge_launched_by_verl_reached_through_its_router_address(tokenizer: An
 def test_a_stalled_accuracy_check_scores_zero_and_the_step_goes_on(
     tokenizer: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import threading
+    import time
 
     from perception_verl.integration import manager as manager_module
 
-    release = threading.Event()
+    state: dict[str, float] = {}
 
     def stalled(response: str, ground_truth: str) -> Any:
-        release.wait(timeout=30)
-        raise AssertionError("the stalled check should have been abandoned")
+        end = time.monotonic() + 30
+        try:
+            while time.monotonic() < end:
+                pass
+            raise AssertionError("the stalled check should have been stopped")
+        finally:
+            state["left_at"] = time.monotonic()
 
     monkeypatch.setattr(manager_module, "accuracy_reward", stalled)
     manager = make_manager(tokenizer, accuracy_timeout_s=0.2)
-    try:
-        outputs = run_all(manager, build_dataproto(tokenizer, SAMPLES[:1]))
-    finally:
-        release.set()
+    outputs = run_all(manager, build_dataproto(tokenizer, SAMPLES[:1]))
+    scored_at = time.monotonic()
     info = outputs[0]["reward_extra_info"]
     assert info["accuracy"] == 0.0 and info["accuracy_timed_out"] == 1.0
     assert info["perception"] == 1.0 and info["judge_failed"] == 0.0
     assert outputs[0]["reward_score"] == pytest.approx(0.1 * info["format"] + 0.7 * 1.0 + info["repetition"])
+    while "left_at" not in state and time.monotonic() < scored_at + 5:
+        time.sleep(0.01)
+    assert "left_at" in state, "the stalled check kept its thread after the deadline"
 
 
 def test_accuracy_timeout_must_be_positive(tokenizer: Any) -> None:

@@ -39,6 +39,7 @@ from perception_verl.integration import judges
 from perception_verl.integration.config import PerceptionRewardConfig, RewardConfigError, from_kwargs
 from perception_verl.judge.base import Judge, JudgeResult
 from perception_verl.rewards.accuracy import AccuracyResult, accuracy_reward
+from perception_verl.rewards.deadline import DeadlineCall, DeadlineExceeded
 from perception_verl.rewards.total import RewardBreakdown, score_response
 
 logger = logging.getLogger(__name__)
@@ -237,19 +238,18 @@ class PerceptionRewardManager(RewardManagerBase):
         valid_length = int(data_item.batch["attention_mask"][-response_ids.shape[-1] :].sum())
         return self.tokenizer.decode(response_ids[:valid_length], skip_special_tokens=True)
 
-    async def accuracy(self, call: asyncio.Future[AccuracyResult], started: float) -> AccuracyResult:
+    async def accuracy(self, call: DeadlineCall, started: float) -> AccuracyResult:
         """The result of an accuracy check started at ``started``, bounded by ``accuracy_timeout_s``.
 
         math-verify's own timeout relies on signals, which do not work in worker threads, and the
-        accuracy module's input limits are heuristics. A check still running at the bound scores 0 with
-        reason ``"timeout"`` (counted as ``accuracy_timed_out``) so the step goes on; its thread
-        finishes in the background.
+        accuracy module's input limits are heuristics. A check still running at the bound is stopped
+        in its thread and scores 0 with reason ``"timeout"`` (counted as ``accuracy_timed_out``), so
+        the step goes on.
         """
-        loop = asyncio.get_running_loop()
-        remaining = self.options.accuracy_timeout_s - (loop.time() - started)
+        remaining = self.options.accuracy_timeout_s - (asyncio.get_running_loop().time() - started)
         try:
-            return await asyncio.wait_for(call, max(remaining, 0.0))
-        except asyncio.TimeoutError:
+            return await call.result(remaining)
+        except DeadlineExceeded:
             logger.warning(
                 "accuracy check exceeded %.1f s (reward.reward_kwargs.accuracy_timeout_s); scored 0",
                 self.options.accuracy_timeout_s,
@@ -272,13 +272,12 @@ class PerceptionRewardManager(RewardManagerBase):
         self, response: str, ground_truth: str, annotations: Sequence[str]
     ) -> tuple[RewardBreakdown, JudgeResult | None]:
         """Judge and check the answer concurrently, apply the failure policy, and combine the components."""
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        call = loop.run_in_executor(None, accuracy_reward, response, ground_truth)
+        started = asyncio.get_running_loop().time()
+        call = DeadlineCall(accuracy_reward, response, ground_truth)
         try:
             result = await self.verdicts(annotations, response)
         except BaseException:
-            call.cancel()
+            call.abandon()
             raise
         accuracy = await self.accuracy(call, started)
         verdicts = result.verdicts if result is not None and result.ok else None
