@@ -19,9 +19,7 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +36,7 @@ from perception_verl.analysis.generations import (
     read_generations,
 )
 from perception_verl.analysis.labels import LabelId
+from perception_verl.atomic import write_atomically
 from perception_verl.judge.base import Judge, JudgeResult
 
 logger = logging.getLogger(__name__)
@@ -151,20 +150,9 @@ async def label_generations(
 
 def write_jsonl_atomic(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:
     """Write ``rows`` as jsonl to ``path`` via a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.fchmod(descriptor, 0o644)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(json.dumps(row) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(
+        Path(path), lambda handle: handle.writelines(json.dumps(row) + "\n" for row in rows), binary=False
+    )
 
 
 def build_judge(args: argparse.Namespace) -> Judge:

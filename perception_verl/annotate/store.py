@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from perception_verl.atomic import fsync_dir
+
 logger = logging.getLogger(__name__)
 
 STATUS_OK = "ok"
@@ -155,7 +157,7 @@ class ResultStore:
             os.fsync(tmp.fileno())
         self._file.close()
         os.replace(self._tmp_path, self.path)
-        _fsync_dir(self.path.parent)
+        fsync_dir(self.path.parent)
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (held until close)
 
     def close(self) -> None:
@@ -170,10 +172,3 @@ class ResultStore:
             self._lock.close()
             self._lock = None
 
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

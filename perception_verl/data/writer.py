@@ -13,13 +13,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from perception_verl.atomic import fsync_dir, stage_file
 
 logger = logging.getLogger(__name__)
 
@@ -47,15 +48,6 @@ def write_parquet(rows: Sequence[Mapping[str, Any]], schema: pa.Schema, handle: 
             _write_row_group(writer, chunk)
 
 
-def _fsync_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _warn_leftovers(destination: Path) -> None:
     leftovers = sorted(destination.parent.glob(f".{destination.name}.*.tmp"))
     if leftovers:
@@ -66,19 +58,8 @@ def _warn_leftovers(destination: Path) -> None:
 
 
 def _stage(rows: Sequence[Mapping[str, Any]], schema: pa.Schema, destination: Path) -> Path:
-    destination.parent.mkdir(parents=True, exist_ok=True)
     _warn_leftovers(destination)
-    fd, name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".tmp")
-    temp = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write_parquet(rows, schema, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return temp
+    return stage_file(destination, lambda handle: write_parquet(rows, schema, handle), binary=True)
 
 
 @contextlib.contextmanager
@@ -105,4 +86,4 @@ def write_outputs_atomically(outputs: Mapping[Path, Sequence[Mapping[str, Any]]]
             os.replace(temp, destination)
             logger.info("wrote %s", destination)
         for directory in {destination.parent for destination in temps}:
-            _fsync_dir(directory)
+            fsync_dir(directory)
