@@ -1,0 +1,1 @@
+"""Evaluation: benchmark scoring from verl validation dumps, McNemar between runs, run reports."""
