@@ -46,12 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--benchmarks", default=",".join(BENCHMARKS), help="comma list (default: %(default)s)"
     )
     parser.add_argument("--out-dir", type=Path, default=Path("~/data/perception_eval"))
-    parser.add_argument("--out", action="append", default=[], metavar="NAME=PATH", help="output path of one benchmark")
+    parser.add_argument(
+        "--out", action="append", default=[], metavar="NAME=PATH", help="output path of one benchmark"
+    )
     parser.add_argument("--source", action="append", default=[], metavar="NAME=PATH_OR_HUB_ID")
     parser.add_argument("--split", action="append", default=[], metavar="NAME=SPLIT")
     parser.add_argument("--column", action="append", default=[], metavar="NAME.KEY=COLUMN")
     parser.add_argument("--annotations", action="append", default=[], metavar="NAME=FILE")
-    parser.add_argument("--subset", action="append", default=[], metavar="TAG", help="keep problems with this tag")
+    parser.add_argument(
+        "--subset", action="append", default=[], metavar="TAG", help="keep problems with this tag"
+    )
     parser.add_argument("--sample", type=int, default=None, help="keep N problems drawn with --seed")
     parser.add_argument("--seed", type=int, default=0)
     instruction = parser.add_mutually_exclusive_group()
@@ -82,8 +86,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not dot:
                 raise ValueError(f"bad --column {key!r}: use NAME.KEY=COLUMN, e.g. wemath.id=ID")
             columns.setdefault(name, {})[field] = column
-        for flag, mapping in (("--out", outs), ("--source", sources), ("--split", splits),
-                              ("--column", columns), ("--annotations", annotations)):
+        for flag, mapping in (
+            ("--out", outs),
+            ("--source", sources),
+            ("--split", splits),
+            ("--column", columns),
+            ("--annotations", annotations),
+        ):
             stray = sorted(set(mapping) - set(names))
             if stray:
                 raise ValueError(f"{flag} names benchmark(s) {stray} that are not built (--benchmarks)")

@@ -27,61 +27,161 @@ def image_value(seed: int) -> dict[str, Any]:
 
 
 def mathvista_rows() -> list[dict[str, Any]]:
-    meta = {"category": "math-targeted-vqa", "grade": "high school", "img_height": 48, "img_width": 64,
-            "language": "english", "source": "Geometry3K", "split": "testmini"}
+    meta = {
+        "category": "math-targeted-vqa",
+        "grade": "high school",
+        "img_height": 48,
+        "img_width": 64,
+        "language": "english",
+        "source": "Geometry3K",
+        "split": "testmini",
+    }
     return [
-        {"pid": "1", "question": "Find the measure of angle A.", "image": "images/1.jpg",
-         "decoded_image": image_value(1), "choices": ["30°", "45°", "60°", "90°"], "unit": None,
-         "precision": None, "answer": "45°", "question_type": "multi_choice", "answer_type": "text",
-         "metadata": {**meta, "context": "geometry diagram", "skills": ["geometry reasoning", "algebraic reasoning"],
-                      "task": "geometry problem solving"}, "query": "..."},
-        {"pid": "2", "question": "What is the length of side BC?", "image": "images/2.jpg",
-         "decoded_image": image_value(2), "choices": None, "unit": "cm", "precision": 1.0,
-         "answer": "3.5", "question_type": "free_form", "answer_type": "float",
-         "metadata": {**meta, "context": "geometry diagram", "skills": ["geometry reasoning"],
-                      "task": "geometry problem solving"}, "query": "..."},
-        {"pid": "3", "question": "How many bars are taller than 5?", "image": "images/3.jpg",
-         "decoded_image": image_value(3), "choices": None, "unit": None, "precision": None,
-         "answer": "4", "question_type": "free_form", "answer_type": "integer",
-         "metadata": {**meta, "context": "bar chart", "skills": ["statistical reasoning"],
-                      "task": "figure question answering"}, "query": "..."},
+        {
+            "pid": "1",
+            "question": "Find the measure of angle A.",
+            "image": "images/1.jpg",
+            "decoded_image": image_value(1),
+            "choices": ["30°", "45°", "60°", "90°"],
+            "unit": None,
+            "precision": None,
+            "answer": "45°",
+            "question_type": "multi_choice",
+            "answer_type": "text",
+            "metadata": {
+                **meta,
+                "context": "geometry diagram",
+                "skills": ["geometry reasoning", "algebraic reasoning"],
+                "task": "geometry problem solving",
+            },
+            "query": "...",
+        },
+        {
+            "pid": "2",
+            "question": "What is the length of side BC?",
+            "image": "images/2.jpg",
+            "decoded_image": image_value(2),
+            "choices": None,
+            "unit": "cm",
+            "precision": 1.0,
+            "answer": "3.5",
+            "question_type": "free_form",
+            "answer_type": "float",
+            "metadata": {
+                **meta,
+                "context": "geometry diagram",
+                "skills": ["geometry reasoning"],
+                "task": "geometry problem solving",
+            },
+            "query": "...",
+        },
+        {
+            "pid": "3",
+            "question": "How many bars are taller than 5?",
+            "image": "images/3.jpg",
+            "decoded_image": image_value(3),
+            "choices": None,
+            "unit": None,
+            "precision": None,
+            "answer": "4",
+            "question_type": "free_form",
+            "answer_type": "integer",
+            "metadata": {
+                **meta,
+                "context": "bar chart",
+                "skills": ["statistical reasoning"],
+                "task": "figure question answering",
+            },
+            "query": "...",
+        },
     ]
 
 
 def mathverse_rows() -> list[dict[str, Any]]:
     meta = {"split": "testmini", "source": "GeoQA", "subject": "Plane Geometry", "subfield": "Angle"}
     return [
-        {"sample_index": "1", "problem_index": "1", "problem_version": "Text Dominant",
-         "question": "As shown in the figure, find angle 1.\nChoices:\nA:40°\nB:50°\nC:60°\nD:70°",
-         "image": image_value(4), "answer": "B", "question_type": "multi-choice", "metadata": meta,
-         "query_wo": "...", "query_cot": "...", "question_for_eval": "..."},
-        {"sample_index": "2", "problem_index": "1", "problem_version": "Vision Only", "question": "",
-         "image": image_value(5), "answer": "12", "question_type": "free-form", "metadata": meta,
-         "query_wo": "...", "query_cot": "...", "question_for_eval": "..."},
+        {
+            "sample_index": "1",
+            "problem_index": "1",
+            "problem_version": "Text Dominant",
+            "question": "As shown in the figure, find angle 1.\nChoices:\nA:40°\nB:50°\nC:60°\nD:70°",
+            "image": image_value(4),
+            "answer": "B",
+            "question_type": "multi-choice",
+            "metadata": meta,
+            "query_wo": "...",
+            "query_cot": "...",
+            "question_for_eval": "...",
+        },
+        {
+            "sample_index": "2",
+            "problem_index": "1",
+            "problem_version": "Vision Only",
+            "question": "",
+            "image": image_value(5),
+            "answer": "12",
+            "question_type": "free-form",
+            "metadata": meta,
+            "query_wo": "...",
+            "query_cot": "...",
+            "question_for_eval": "...",
+        },
     ]
 
 
 def mathvision_rows() -> list[dict[str, Any]]:
     return [
-        {"id": "1", "question": "<image1>Which shape comes next?", "options": ["A", "B", "C", "D", "E"],
-         "image": "images/1.jpg", "decoded_image": image_value(6), "answer": "C", "solution": None,
-         "level": 2, "subject": "logic"},
-        {"id": "2", "question": "How many triangles are in the picture? <image1>", "options": [],
-         "image": "images/2.jpg", "decoded_image": image_value(7), "answer": "6", "solution": None,
-         "level": 1, "subject": "counting"},
+        {
+            "id": "1",
+            "question": "<image1>Which shape comes next?",
+            "options": ["A", "B", "C", "D", "E"],
+            "image": "images/1.jpg",
+            "decoded_image": image_value(6),
+            "answer": "C",
+            "solution": None,
+            "level": 2,
+            "subject": "logic",
+        },
+        {
+            "id": "2",
+            "question": "How many triangles are in the picture? <image1>",
+            "options": [],
+            "image": "images/2.jpg",
+            "decoded_image": image_value(7),
+            "answer": "6",
+            "solution": None,
+            "level": 1,
+            "subject": "counting",
+        },
     ]
 
 
 def wemath_rows() -> list[dict[str, Any]]:
     return [
-        {"ID": "1steps_1", "split": "testmini", "knowledge concept": "Perimeter of rectangles",
-         "question": "What is the perimeter of the rectangle?", "option": "A. 10 cm; B. 12 cm; C. 14 cm",
-         "answer": "C", "image_path": image_value(8), "key": "1", "question number": 1,
-         "knowledge concept description": "..."},
-        {"ID": "1steps_2", "split": "testmini", "knowledge concept": "Area of rectangles",
-         "question": "What is the area of the rectangle?", "option": "A. 12 cm²; B. 24 cm²",
-         "answer": "A", "image_path": image_value(9), "key": "1", "question number": 2,
-         "knowledge concept description": "..."},
+        {
+            "ID": "1steps_1",
+            "split": "testmini",
+            "knowledge concept": "Perimeter of rectangles",
+            "question": "What is the perimeter of the rectangle?",
+            "option": "A. 10 cm; B. 12 cm; C. 14 cm",
+            "answer": "C",
+            "image_path": image_value(8),
+            "key": "1",
+            "question number": 1,
+            "knowledge concept description": "...",
+        },
+        {
+            "ID": "1steps_2",
+            "split": "testmini",
+            "knowledge concept": "Area of rectangles",
+            "question": "What is the area of the rectangle?",
+            "option": "A. 12 cm²; B. 24 cm²",
+            "answer": "A",
+            "image_path": image_value(9),
+            "key": "1",
+            "question number": 2,
+            "knowledge concept description": "...",
+        },
     ]
 
 
@@ -91,8 +191,9 @@ _IMAGE = pa.struct([pa.field("bytes", pa.binary()), pa.field("path", pa.string()
 def _write(rows: list[dict[str, Any]], path: Path, image_columns: tuple[str, ...]) -> Path:
     table = pa.Table.from_pylist(rows)
     for name in image_columns:
-        table = table.set_column(table.schema.get_field_index(name), name,
-                                 pa.array([row[name] for row in rows], type=_IMAGE))
+        table = table.set_column(
+            table.schema.get_field_index(name), name, pa.array([row[name] for row in rows], type=_IMAGE)
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path)
     return path
@@ -101,11 +202,17 @@ def _write(rows: list[dict[str, Any]], path: Path, image_columns: tuple[str, ...
 def write_hub_layouts(root: Path) -> dict[str, Path]:
     """Each benchmark as its hub repository lays it out; returns ``{name: folder}``."""
     folders = {name: root / name for name in ("mathvista", "mathverse", "mathvision", "wemath")}
-    _write(mathvista_rows(), folders["mathvista"] / "data" / "testmini-00000-of-00001-725687bf7a18d64b.parquet",
-           ("decoded_image",))
+    _write(
+        mathvista_rows(),
+        folders["mathvista"] / "data" / "testmini-00000-of-00001-725687bf7a18d64b.parquet",
+        ("decoded_image",),
+    )
     _write(mathverse_rows(), folders["mathverse"] / "testmini.parquet", ("image",))
-    _write(mathvision_rows(), folders["mathvision"] / "data" / "test-00000-of-00001-3532b8d3f1b4047a.parquet",
-           ("decoded_image",))
+    _write(
+        mathvision_rows(),
+        folders["mathvision"] / "data" / "test-00000-of-00001-3532b8d3f1b4047a.parquet",
+        ("decoded_image",),
+    )
     _write(wemath_rows(), folders["wemath"] / "testmini.parquet", ("image_path",))
     return folders
 

@@ -31,13 +31,18 @@ def test_mathvista_rows_carry_answer_types(built: dict[str, Path]) -> None:
     info = first["extra_info"]
     assert (info["id"], info["benchmark"], info["question_type"]) == ("1", "mathvista", "multiple_choice")
     assert info["choices"] == ["30°", "45°", "60°", "90°"] and info["answer_letter"] == "B"
-    assert "task:geometry problem solving" in info["subsets"] and "skill:geometry reasoning" in info["subsets"]
+    assert (
+        "task:geometry problem solving" in info["subsets"] and "skill:geometry reasoning" in info["subsets"]
+    )
     content = first["prompt"][0]["content"]
     assert content.startswith("<image>Find the measure of angle A.\nChoices:\n(A) 30°\n(B) 45°")
     assert content.endswith(DEFAULT_INSTRUCTION)
     assert second["extra_info"]["precision"] == 1 and second["extra_info"]["unit"] == "cm"
     assert second["reward_model"]["ground_truth"] == "3.5"
-    assert second["extra_info"]["question_type"] == "free_form" and second["extra_info"]["answer_type"] == "float"
+    assert (
+        second["extra_info"]["question_type"] == "free_form"
+        and second["extra_info"]["answer_type"] == "float"
+    )
     assert third["extra_info"]["answer_type"] == "integer" and third["extra_info"]["precision"] is None
     assert all(row["images"][0]["bytes"].startswith(b"\x89PNG") for row in (first, second, third))
 
@@ -50,9 +55,15 @@ def test_mathverse_mathvision_wemath_rows(built: dict[str, Path]) -> None:
     assert "version:Vision Only" in verse[1]["extra_info"]["subsets"]
     assert verse[1]["prompt"][0]["content"].startswith("<image>Answer the question shown in the image.")
     vision = rows(built["mathvision"])
-    assert vision[0]["extra_info"]["answer_letter"] == "C" and "<image1>" not in vision[0]["prompt"][0]["content"]
+    assert (
+        vision[0]["extra_info"]["answer_letter"] == "C"
+        and "<image1>" not in vision[0]["prompt"][0]["content"]
+    )
     assert vision[0]["prompt"][0]["content"].count("<image>") == 1
-    assert vision[1]["extra_info"]["question_type"] == "free_form" and vision[1]["reward_model"]["ground_truth"] == "6"
+    assert (
+        vision[1]["extra_info"]["question_type"] == "free_form"
+        and vision[1]["reward_model"]["ground_truth"] == "6"
+    )
     wemath = rows(built["wemath"])
     assert wemath[0]["extra_info"]["choices"] == ["10 cm", "12 cm", "14 cm"]
     assert [r["reward_model"]["ground_truth"] for r in wemath] == ["C", "A"]
@@ -75,8 +86,17 @@ def test_build_is_reproducible(tmp_path: Path, built: dict[str, Path]) -> None:
 def test_geometry_subset_and_sample(tmp_path: Path) -> None:
     folder = eval_fixtures.write_hub_layouts(tmp_path / "hub")["mathvista"]
     out = tmp_path / "geo.parquet"
-    args = ["--benchmarks", "mathvista", "--source", f"mathvista={folder}", "--out", f"mathvista={out}",
-            "--subset", "task:geometry problem solving", "--no-progress"]
+    args = [
+        "--benchmarks",
+        "mathvista",
+        "--source",
+        f"mathvista={folder}",
+        "--out",
+        f"mathvista={out}",
+        "--subset",
+        "task:geometry problem solving",
+        "--no-progress",
+    ]
     assert cli.main(args) == 0
     assert [r["extra_info"]["id"] for r in rows(out)] == ["1", "2"]
     assert cli.main([*args, "--sample", "1", "--seed", "3"]) == 0
@@ -90,8 +110,22 @@ def test_annotations_join_by_id(tmp_path: Path) -> None:
     facts = tmp_path / "facts.jsonl"
     facts.write_text('{"id": "1", "annotations": ["angle A is marked", "AB = AC"]}\n')
     out = tmp_path / "mv.parquet"
-    assert cli.main(["--benchmarks", "mathvista", "--source", f"mathvista={folder}", "--out", f"mathvista={out}",
-                     "--annotations", f"mathvista={facts}", "--no-progress"]) == 0
+    assert (
+        cli.main(
+            [
+                "--benchmarks",
+                "mathvista",
+                "--source",
+                f"mathvista={folder}",
+                "--out",
+                f"mathvista={out}",
+                "--annotations",
+                f"mathvista={facts}",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     got = [r["reward_model"]["annotations"] for r in rows(out)]
     assert got == [["angle A is marked", "AB = AC"], [], []]
 
@@ -106,8 +140,17 @@ def test_bad_row_is_named_and_nothing_written(tmp_path: Path, capsys: pytest.Cap
     table[2]["choices"] = ["1", "2"]
     pq.write_table(pa.Table.from_pylist(table, schema=pq.read_schema(shard)), shard)
     out = tmp_path / "mv.parquet"
-    status = cli.main(["--benchmarks", "mathvista", "--source", f"mathvista={folder}",
-                       "--out", f"mathvista={out}", "--no-progress"])
+    status = cli.main(
+        [
+            "--benchmarks",
+            "mathvista",
+            "--source",
+            f"mathvista={folder}",
+            "--out",
+            f"mathvista={out}",
+            "--no-progress",
+        ]
+    )
     assert status == 2
     err = capsys.readouterr().err
     assert "split 'testmini' index 2 (id 3)" in err and "'4' is not among the choices" in err
@@ -116,8 +159,22 @@ def test_bad_row_is_named_and_nothing_written(tmp_path: Path, capsys: pytest.Cap
 
 def test_unknown_column_key_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = eval_fixtures.write_hub_layouts(tmp_path / "hub")["wemath"]
-    assert cli.main(["--benchmarks", "wemath", "--source", f"wemath={folder}", "--column", "wemath.idd=ID",
-                     "--out-dir", str(tmp_path), "--no-progress"]) == 2
+    assert (
+        cli.main(
+            [
+                "--benchmarks",
+                "wemath",
+                "--source",
+                f"wemath={folder}",
+                "--column",
+                "wemath.idd=ID",
+                "--out-dir",
+                str(tmp_path),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     assert "unknown column key(s) ['idd']" in capsys.readouterr().err
 
 
@@ -133,9 +190,16 @@ def test_verl_rlhf_dataset_loads_every_benchmark(built, tmp_path, monkeypatch) -
     model_dir = build_tiny_processor(tmp_path / "tiny")
     tokenizer, processor = hf_tokenizer(str(model_dir)), hf_processor(str(model_dir))
     config = OmegaConf.create(
-        {"cache_dir": str(tmp_path / "verl_cache"), "prompt_key": "prompt", "image_key": "images",
-         "max_prompt_length": 1024, "filter_overlong_prompts": True, "filter_overlong_prompts_workers": None,
-         "return_raw_chat": True, "truncation": "error"}
+        {
+            "cache_dir": str(tmp_path / "verl_cache"),
+            "prompt_key": "prompt",
+            "image_key": "images",
+            "max_prompt_length": 1024,
+            "filter_overlong_prompts": True,
+            "filter_overlong_prompts_workers": None,
+            "return_raw_chat": True,
+            "truncation": "error",
+        }
     )
     files = [str(built[name]) for name in ("mathvista", "mathverse", "mathvision", "wemath")]
     dataset = RLHFDataset(files, tokenizer, config, processor=processor)

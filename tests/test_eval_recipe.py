@@ -57,15 +57,22 @@ def test_dry_run_fails_on_a_missing_checkpoint(tmp_path: Path, files: list[Path]
 
 def overrides(files: list[str], tmp_path: Path, *extra: str) -> list[str]:
     return [
-        "trainer.val_only=True", f"trainer.validation_data_dir={tmp_path}", f"data.train_files={files[0]}",
-        f"data.val_files=[{','.join(files)}]", "actor_rollout_ref.rollout.val_kwargs.do_sample=False",
-        "actor_rollout_ref.rollout.val_kwargs.n=1", "trainer.resume_mode=disable",
+        "trainer.val_only=True",
+        f"trainer.validation_data_dir={tmp_path}",
+        f"data.train_files={files[0]}",
+        f"data.val_files=[{','.join(files)}]",
+        "actor_rollout_ref.rollout.val_kwargs.do_sample=False",
+        "actor_rollout_ref.rollout.val_kwargs.n=1",
+        "trainer.resume_mode=disable",
         "reward.reward_manager.source=importlib",
         "reward.reward_manager.module.path=pkg://perception_verl.evaluation.reward_manager",
-        "reward.reward_manager.name=EvalRewardManager", "actor_rollout_ref.model.path=Qwen/Qwen2.5-VL-7B-Instruct",
-        "actor_rollout_ref.actor.ppo_mini_batch_size=8", "data.train_batch_size=8",
+        "reward.reward_manager.name=EvalRewardManager",
+        "actor_rollout_ref.model.path=Qwen/Qwen2.5-VL-7B-Instruct",
+        "actor_rollout_ref.actor.ppo_mini_batch_size=8",
+        "data.train_batch_size=8",
         "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=1",
-        "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=1", *extra,
+        "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=1",
+        *extra,
     ]
 
 
@@ -83,9 +90,15 @@ def test_missing_data_file_and_unset_dump_are_named(tmp_path: Path, files: list[
 
 def test_auto_resume_and_plain_manager_are_refused(tmp_path: Path, files: list[Path]) -> None:
     paths = [str(f) for f in files]
-    checks, _ = run_checks(overrides(paths, tmp_path, "trainer.resume_mode=auto",
-                                     "reward.reward_manager.module.path=pkg://perception_verl.integration.manager",
-                                     "reward.reward_manager.name=PerceptionRewardManager"))
+    checks, _ = run_checks(
+        overrides(
+            paths,
+            tmp_path,
+            "trainer.resume_mode=auto",
+            "reward.reward_manager.module.path=pkg://perception_verl.integration.manager",
+            "reward.reward_manager.name=PerceptionRewardManager",
+        )
+    )
     problems = failed(checks)
     assert "trainer.resume_mode=auto" in problems["checkpoint"]
     assert "the dump has no ids" in problems["row ids"]
@@ -99,6 +112,8 @@ def test_training_data_is_not_a_benchmark(tmp_path: Path, files: list[Path]) -> 
     info = [{**row, "id": None} for row in table.column("extra_info").to_pylist()]
     column = table.schema.get_field_index("extra_info")
     bad = tmp_path / "noid.parquet"
-    pq.write_table(table.set_column(column, "extra_info", pa.array(info, type=table.schema.field(column).type)), bad)
+    pq.write_table(
+        table.set_column(column, "extra_info", pa.array(info, type=table.schema.field(column).type)), bad
+    )
     checks, _ = run_checks(overrides([str(bad)], tmp_path))
     assert "have no extra_info.id" in failed(checks)["benchmark data"]

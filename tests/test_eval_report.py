@@ -50,8 +50,11 @@ def test_report_renders_every_panel(tmp_path: Path, monkeypatch, capsys) -> None
     panels = json.loads(capsys.readouterr().out.splitlines()[-1])["panels"]
     assert set(panels) == {p.name for p in report.PANELS}
     assert panels["reward_components"] == [
-        "reward/accuracy/mean", "reward/format/mean", "reward/perception/mean",
-        "reward/repetition/mean", "reward/score/mean",
+        "reward/accuracy/mean",
+        "reward/format/mean",
+        "reward/perception/mean",
+        "reward/repetition/mean",
+        "reward/score/mean",
     ]
     page = (out / "report.md").read_text()
     for name in panels:
@@ -67,7 +70,10 @@ def test_report_renders_every_panel(tmp_path: Path, monkeypatch, capsys) -> None
 
 def test_report_skips_panels_without_metrics(tmp_path: Path, capsys) -> None:
     metrics = tmp_path / "m.jsonl"
-    metrics.write_text('{"step": 1, "data": {"response_length/mean": 10}}\n{"step": 2, "data": {"response_length/mean": 12}}\n')
+    metrics.write_text(
+        '{"step": 1, "data": {"response_length/mean": 10}}\n'
+        '{"step": 2, "data": {"response_length/mean": 12}}\n'
+    )
     assert report.main(["--metrics", str(metrics), "--out", str(tmp_path / "r")]) == 0
     assert sorted(p.name for p in (tmp_path / "r").glob("*.png")) == ["response_length.png"]
     assert "Not in this run's metrics: Reward components" in (tmp_path / "r" / "report.md").read_text()

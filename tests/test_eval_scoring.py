@@ -74,12 +74,20 @@ def verl_dump(tokenizer: Any, bench: dict[str, Path], run: int, folder: Path, st
     for name in ("mathvista", "mathverse", "mathvision", "wemath"):
         for row, responses in zip(pq.read_table(bench[name]).to_pylist(), RESPONSES[name], strict=True):
             samples.append(
-                Sample(row["prompt"][0]["content"], responses[run], row["reward_model"]["ground_truth"],
-                       row["reward_model"]["annotations"], row["data_source"], row["extra_info"],
-                       uid=f"{name}-{row['extra_info']['id']}")
+                Sample(
+                    row["prompt"][0]["content"],
+                    responses[run],
+                    row["reward_model"]["ground_truth"],
+                    row["reward_model"]["annotations"],
+                    row["data_source"],
+                    row["extra_info"],
+                    uid=f"{name}-{row['extra_info']['id']}",
+                )
             )
     data = build_dataproto(tokenizer, samples)
-    config = OmegaConf.create({"reward": {"reward_kwargs": {"judge": "lexical"}}, "trainer": {"use_v1": True}})
+    config = OmegaConf.create(
+        {"reward": {"reward_kwargs": {"judge": "lexical"}}, "trainer": {"use_v1": True}}
+    )
     manager = EvalRewardManager(config, tokenizer, compute_score=None)
 
     async def go() -> list[dict]:
@@ -118,7 +126,10 @@ def scored(tmp_path_factory, tokenizer, bench) -> dict[str, Path]:
     for run, name in ((0, "A"), (1, "B")):
         dump = verl_dump(tokenizer, bench, run, root / f"val_{name}", step=0)
         outs[name] = root / f"scored_{name}"
-        assert score.main(["--dump", str(dump), *data_args(bench), "--out", str(outs[name]), "--label", name]) == 0
+        assert (
+            score.main(["--dump", str(dump), *data_args(bench), "--out", str(outs[name]), "--label", name])
+            == 0
+        )
     return outs
 
 
@@ -154,15 +165,47 @@ def test_mcnemar_on_accuracy_and_perception(scored: dict[str, Path], capsys) -> 
     labels = {}
     for run in ("A", "B"):
         labels[run] = scored[run] / "perception_labels.jsonl"
-        assert label_perception.main(["--generations", str(scored[run] / "generations.jsonl"),
-                                      "--out", str(labels[run]), "--judge", "lexical", "--no-progress"]) == 0
+        assert (
+            label_perception.main(
+                [
+                    "--generations",
+                    str(scored[run] / "generations.jsonl"),
+                    "--out",
+                    str(labels[run]),
+                    "--judge",
+                    "lexical",
+                    "--no-progress",
+                ]
+            )
+            == 0
+        )
     capsys.readouterr()
-    assert compare.main(["--run-a", str(scored["A"]), "--run-b", str(scored["B"]),
-                         "--perception-a", str(labels["A"]), "--perception-b", str(labels["B"]), "--json"]) == 0
+    assert (
+        compare.main(
+            [
+                "--run-a",
+                str(scored["A"]),
+                "--run-b",
+                str(scored["B"]),
+                "--perception-a",
+                str(labels["A"]),
+                "--perception-b",
+                str(labels["B"]),
+                "--json",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     accuracy = report["accuracy"]
-    # Hand count over 9 problems: both right 5, A-only 0, B-only 3 (mathvista/3, mathverse/1, wemath/1), both wrong 1.
-    assert accuracy["table"] == {"both_correct": 5, "a_correct_b_wrong": 0, "a_wrong_b_correct": 3, "both_wrong": 1}
+    # Hand count over 9 problems: both right 5, A-only 0, both wrong 1,
+    # B-only 3 (mathvista/3, mathverse/1, wemath/1).
+    assert accuracy["table"] == {
+        "both_correct": 5,
+        "a_correct_b_wrong": 0,
+        "a_wrong_b_correct": 3,
+        "both_wrong": 1,
+    }
     assert accuracy["p_exact"] == pytest.approx(0.25)  # 2 * 0.5**3
     assert accuracy["chi2_statistic"] == pytest.approx(4 / 3)  # (|0 - 3| - 1)**2 / 3
     assert accuracy["p_chi2"] == pytest.approx(0.2482, abs=1e-4)
@@ -197,9 +240,24 @@ def test_answer_judge_extracts_over_http(tokenizer, bench, tmp_path, capsys) -> 
 
     dump = verl_dump(tokenizer, bench, 1, tmp_path / "val")
     with LoopbackServer(responder, model="judge-72b") as server:
-        status = score.main(["--dump", str(dump), "--data", ",".join(str(p) for p in bench.values()),
-                             "--judge", "sglang", "--judge-url", f"{closed_port_url()},{server.url}",
-                             "--judge-model", "judge-72b", "--max-retries", "2", "--no-progress", "--json"])
+        status = score.main(
+            [
+                "--dump",
+                str(dump),
+                "--data",
+                ",".join(str(p) for p in bench.values()),
+                "--judge",
+                "sglang",
+                "--judge-url",
+                f"{closed_port_url()},{server.url}",
+                "--judge-model",
+                "judge-72b",
+                "--max-retries",
+                "2",
+                "--no-progress",
+                "--json",
+            ]
+        )
     assert status == 0
     summary = json.loads(capsys.readouterr().out.splitlines()[-1])
     got = {b["benchmark"]: (b["scored"], b["correct"]) for b in summary["benchmarks"]}
@@ -209,15 +267,35 @@ def test_answer_judge_extracts_over_http(tokenizer, bench, tmp_path, capsys) -> 
 
 def test_answer_judge_down_stops(tokenizer, bench, tmp_path, capsys) -> None:
     dump = verl_dump(tokenizer, bench, 1, tmp_path / "val")
-    status = score.main(["--dump", str(dump), *data_args(bench), "--judge", "sglang",
-                         "--judge-url", closed_port_url(), "--judge-model", "m", "--no-progress"])
+    status = score.main(
+        [
+            "--dump",
+            str(dump),
+            *data_args(bench),
+            "--judge",
+            "sglang",
+            "--judge-url",
+            closed_port_url(),
+            "--judge-model",
+            "m",
+            "--no-progress",
+        ]
+    )
     assert status == 3
     assert "judge unavailable" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
     ("text", "letter"),
-    [("B", "B"), ("(C)", "C"), ("D. 40°", "D"), ("\\text{A}", "A"), ("Option B", "B"), ("40°", None), ("A triangle", None)],
+    [
+        ("B", "B"),
+        ("(C)", "C"),
+        ("D. 40°", "D"),
+        ("\\text{A}", "A"),
+        ("Option B", "B"),
+        ("40°", None),
+        ("A triangle", None),
+    ],
 )
 def test_choice_letter(text: str, letter: str | None) -> None:
     assert choice_letter(text, 4) == letter

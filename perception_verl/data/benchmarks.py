@@ -130,9 +130,7 @@ class BenchmarkSpec:
     def with_columns(self, overrides: Mapping[str, str]) -> BenchmarkSpec:
         unknown = sorted(set(overrides) - set(self.columns))
         if unknown:
-            raise ValueError(
-                f"{self.name}: unknown column key(s) {unknown}; known: {sorted(self.columns)}"
-            )
+            raise ValueError(f"{self.name}: unknown column key(s) {unknown}; known: {sorted(self.columns)}")
         return BenchmarkSpec(
             self.name, self.hub_id, self.split, self.config, {**self.columns, **overrides}, self.convert
         )
@@ -230,7 +228,10 @@ def convert_mathvista(spec: BenchmarkSpec, split: str, index: int, row: Mapping[
         question = f"{question}\n{choices_block(choices)}"
     elif kind != "free_form":
         raise RowError(f"{where}: unknown question_type {kind!r} (expected multi_choice or free_form)")
-    subsets = [f"task:{_text(_get(row, spec.column('task')))}", f"context:{_text(_get(row, spec.column('context')))}"]
+    subsets = [
+        f"task:{_text(_get(row, spec.column('task')))}",
+        f"context:{_text(_get(row, spec.column('context')))}",
+    ]
     subsets += [f"skill:{_text(s)}" for s in _as_list(_get(row, spec.column("skills")))]
     unit = _text(_get(row, spec.column("unit"))) or None
     return BenchmarkItem(
@@ -256,7 +257,7 @@ _MATHVERSE_CHOICE = re.compile(r"^\s*\(?([A-H])\)?\s*[:.)]\s*(.*\S)\s*$")
 
 def mathverse_choices(question: str) -> tuple[str, ...]:
     """Choice texts written after ``Choices:`` in a MathVerse question (``A:40°`` lines); () if none."""
-    head, sep, tail = question.partition("Choices:")
+    _head, sep, tail = question.partition("Choices:")
     if not sep:
         return ()
     choices: list[str] = []
@@ -354,7 +355,9 @@ def wemath_choices(option: str) -> tuple[str, ...]:
     if not marks or [m.group(1) for m in marks] != list(LETTERS[: len(marks)]):
         return ()
     ends = [m.start() for m in marks[1:]] + [len(option)]
-    return tuple(option[m.end() : end].strip().rstrip(";").strip() for m, end in zip(marks, ends, strict=True))
+    return tuple(
+        option[m.end() : end].strip().rstrip(";").strip() for m, end in zip(marks, ends, strict=True)
+    )
 
 
 def convert_wemath(spec: BenchmarkSpec, split: str, index: int, row: Mapping[str, Any]) -> BenchmarkItem:
@@ -472,7 +475,12 @@ def build_row(item: BenchmarkItem, annotations: Sequence[str], instruction: str)
     facts = list(annotations)
     return {
         "data_source": BENCHMARKS[item.benchmark].hub_id,
-        "prompt": [{"role": "user", "content": build_user_text(problem, len(item.images), instruction, where=item.where)}],
+        "prompt": [
+            {
+                "role": "user",
+                "content": build_user_text(problem, len(item.images), instruction, where=item.where),
+            }
+        ],
         "images": [{"bytes": data} for data in item.images],
         "ability": ABILITY,
         "reward_model": {"style": "rule", "ground_truth": item.ground_truth, "annotations": facts},
@@ -522,7 +530,9 @@ class BuildSummary:
     annotated: int
 
 
-def _load(spec: BenchmarkSpec, source: str | None, split: str, exclude: Sequence[Path]) -> list[dict[str, Any]]:
+def _load(
+    spec: BenchmarkSpec, source: str | None, split: str, exclude: Sequence[Path]
+) -> list[dict[str, Any]]:
     if source is not None and Path(source).exists():
         return load_split_rows(source, [split], exclude=exclude)[split]
     import datasets
@@ -554,7 +564,9 @@ def read_annotation_map(path: str) -> dict[str, list[str]]:
     return mapping
 
 
-def select(items: Sequence[BenchmarkItem], subsets: Sequence[str], sample: int | None, seed: int) -> list[BenchmarkItem]:
+def select(
+    items: Sequence[BenchmarkItem], subsets: Sequence[str], sample: int | None, seed: int
+) -> list[BenchmarkItem]:
     """Items carrying every tag in ``subsets``, then (optionally) ``sample`` of them, in source order.
 
     The sample is drawn with ``random.Random(seed)`` over the selected positions, so the same
@@ -611,7 +623,9 @@ def build_benchmarks(
         facts = read_annotation_map(build.annotations) if build.annotations else {}
         unknown = sorted(set(facts) - {item.id for item in items})
         if unknown:
-            raise ValueError(f"{build.annotations}: {len(unknown)} annotation id(s) not in {build.name}: {unknown[:5]}")
+            raise ValueError(
+                f"{build.annotations}: {len(unknown)} annotation id(s) not in {build.name}: {unknown[:5]}"
+            )
         rows = [build_row(item, facts.get(item.id, ()), instruction) for item in chosen]
         staged[Path(build.out)] = rows
         summaries.append(

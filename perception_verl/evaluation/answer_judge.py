@@ -38,7 +38,9 @@ def messages(question: str, response: str) -> list[dict[str, str]]:
         {"role": "system", "content": SYSTEM},
         {
             "role": "user",
-            "content": f"Question:\n{question}\n\nSolution:\n{response[-MAX_RESPONSE_CHARS:]}\n\nFinal answer:",
+            "content": (
+                f"Question:\n{question}\n\nSolution:\n{response[-MAX_RESPONSE_CHARS:]}\n\nFinal answer:"
+            ),
         },
     ]
 

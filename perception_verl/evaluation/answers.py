@@ -82,7 +82,9 @@ def choice_letter(text: str, count: int) -> str | None:
 
 def _same(a: str, b: str) -> bool:
     squash = re.compile(r"\s+")
-    return squash.sub("", strip_degrees(_plain(a))).lower() == squash.sub("", strip_degrees(_plain(b))).lower()
+    return (
+        squash.sub("", strip_degrees(_plain(a))).lower() == squash.sub("", strip_degrees(_plain(b))).lower()
+    )
 
 
 def _equal(answer: str, truth: str) -> bool:

@@ -93,7 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             paired = pair_labels(read_labels(path_a), read_labels(path_b))
             if args.strict and paired.n_unpaired:
                 raise LabelFileError(
-                    f"{name}: {len(paired.only_a)} ids only in {path_a}, {len(paired.only_b)} only in {path_b}"
+                    f"{name}: {len(paired.only_a)} ids only in {path_a}, "
+                    f"{len(paired.only_b)} only in {path_b}"
                 )
             report[name] = compare(paired)
     except LabelFileError as error:

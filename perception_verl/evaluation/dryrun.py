@@ -17,7 +17,14 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from perception_verl.recipes.checks import Check, as_paths, check_data, check_manager, check_model_path, check_verl
+from perception_verl.recipes.checks import (
+    Check,
+    as_paths,
+    check_data,
+    check_manager,
+    check_model_path,
+    check_verl,
+)
 from perception_verl.recipes.compose import ComposeError, compose_trainer_config, legacy_reward_keys
 
 MANAGER_MODULE = "pkg://perception_verl.evaluation.reward_manager"
@@ -49,18 +56,50 @@ def check_eval_settings(config: DictConfig) -> list[Check]:
     trainer = config.trainer
     val = config.actor_rollout_ref.rollout.val_kwargs
     ok = bool(trainer.get("val_only")) and bool(trainer.get("val_before_train", True))
-    checks.append(Check("val only", ok, "trainer.val_only=True and trainer.val_before_train=True" if ok else
-                        "set trainer.val_only=True and trainer.val_before_train=True (else verl trains)"))
+    checks.append(
+        Check(
+            "val only",
+            ok,
+            "trainer.val_only=True and trainer.val_before_train=True"
+            if ok
+            else "set trainer.val_only=True and trainer.val_before_train=True (else verl trains)",
+        )
+    )
     greedy = not val.do_sample and int(val.n) == 1
-    checks.append(Check("greedy", greedy, "do_sample=False, n=1" if greedy else
-                        f"val_kwargs.do_sample={val.do_sample}, val_kwargs.n={val.n}: the table needs greedy, n=1"))
+    checks.append(
+        Check(
+            "greedy",
+            greedy,
+            "do_sample=False, n=1"
+            if greedy
+            else f"val_kwargs.do_sample={val.do_sample}, val_kwargs.n={val.n}: the table needs greedy, n=1",
+        )
+    )
     dump = trainer.get("validation_data_dir")
-    checks.append(Check("dump folder", bool(dump), str(dump) if dump else
-                        "set trainer.validation_data_dir: without it verl writes no generations to score"))
+    checks.append(
+        Check(
+            "dump folder",
+            bool(dump),
+            str(dump)
+            if dump
+            else "set trainer.validation_data_dir: without it verl writes no generations to score",
+        )
+    )
     manager = config.reward.reward_manager
-    ours = manager.source == "importlib" and manager.module.path == MANAGER_MODULE and manager.name == MANAGER_NAME
-    checks.append(Check("row ids", ours, f"{MANAGER_NAME} adds eval_id/eval_benchmark to the dump" if ours else
-                        f"reward.reward_manager must be {MANAGER_MODULE}:{MANAGER_NAME}, or the dump has no ids"))
+    ours = (
+        manager.source == "importlib"
+        and manager.module.path == MANAGER_MODULE
+        and manager.name == MANAGER_NAME
+    )
+    checks.append(
+        Check(
+            "row ids",
+            ours,
+            f"{MANAGER_NAME} adds eval_id/eval_benchmark to the dump"
+            if ours
+            else f"reward.reward_manager must be {MANAGER_MODULE}:{MANAGER_NAME}, or the dump has no ids",
+        )
+    )
     return checks
 
 
@@ -71,7 +110,8 @@ def check_checkpoint(config: DictConfig) -> Check:
         return Check("checkpoint", True, "none: the model is evaluated as it is")
     if mode != "resume_path":
         return Check(
-            "checkpoint", False,
+            "checkpoint",
+            False,
             f"trainer.resume_mode={mode}: set disable (evaluate the model) or resume_path with "
             "trainer.resume_from_path=<.../global_step_N> (evaluate a checkpoint)",
         )
@@ -98,8 +138,12 @@ def check_benchmark_file(path: str) -> Check:
     info = pq.read_table(Path(path).expanduser(), columns=["extra_info"]).column("extra_info").to_pylist()
     missing = [i for i, row in enumerate(info) if not isinstance(row, dict) or not row.get("id")]
     if missing:
-        return Check("benchmark data", False, f"{path}: rows {missing[:5]} have no extra_info.id "
-                     "(build the file with data_prep/build_benchmarks.py)")
+        return Check(
+            "benchmark data",
+            False,
+            f"{path}: rows {missing[:5]} have no extra_info.id "
+            "(build the file with data_prep/build_benchmarks.py)",
+        )
     return Check("benchmark data", True, f"{path}: {len(info)} rows with ids")
 
 

@@ -152,7 +152,10 @@ def read_benchmark_rows(paths: Sequence[Path]) -> dict[tuple[str, str], Benchmar
         except Exception as error:
             raise DumpError(f"{path}: not a benchmark parquet ({type(error).__name__}: {error})") from None
         for index, (source, reward, info) in enumerate(
-            zip(*(table.column(c).to_pylist() for c in ("data_source", "reward_model", "extra_info")), strict=True)
+            zip(
+                *(table.column(c).to_pylist() for c in ("data_source", "reward_model", "extra_info")),
+                strict=True,
+            )
         ):
             if not isinstance(info, dict) or info.get("id") in (None, ""):
                 raise DumpError(f"{path}: row {index} has no extra_info.id")

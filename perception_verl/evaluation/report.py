@@ -86,12 +86,24 @@ def _present(*keys: str) -> Callable[[Series], list[str]]:
 
 
 PANELS = (
-    Panel("reward_components", "Reward components (mean per step)", "value",
-          _matching(r"reward/(?!judge_)[a-z_]+/mean")),
-    Panel("accuracy_vs_perception", "Accuracy vs perception per step", "mean reward",
-          _present("reward/accuracy/mean", "reward/perception/mean")),
-    Panel("judge_failures", "Judge failures", "rate / count",
-          _matching(r"reward/judge_failed/(rate|count)|reward/perception_excluded/share")),
+    Panel(
+        "reward_components",
+        "Reward components (mean per step)",
+        "value",
+        _matching(r"reward/(?!judge_)[a-z_]+/mean"),
+    ),
+    Panel(
+        "accuracy_vs_perception",
+        "Accuracy vs perception per step",
+        "mean reward",
+        _present("reward/accuracy/mean", "reward/perception/mean"),
+    ),
+    Panel(
+        "judge_failures",
+        "Judge failures",
+        "rate / count",
+        _matching(r"reward/judge_failed/(rate|count)|reward/perception_excluded/share"),
+    ),
     Panel("judge_latency", "Judge latency", "seconds", _matching(r"reward/judge_latency_s/[a-z0-9]+")),
     Panel("response_length", "Response length", "tokens", _matching(r"response_length/(mean|max|min)")),
     Panel("validation_accuracy", "Validation accuracy", "accuracy", _matching(r"val-core/.+")),
@@ -110,8 +122,9 @@ def plot_panel(panel: Panel, series: Series, keys: Sequence[str], path: Path) ->
         for key in keys:
             steps = [step for step, _ in series[key]]
             values = [value for _, value in series[key]]
-            axes.plot(steps, values, marker="o" if len(steps) < 30 else None, markersize=3, linewidth=1.6,
-                      label=key)
+            axes.plot(
+                steps, values, marker="o" if len(steps) < 30 else None, markersize=3, linewidth=1.6, label=key
+            )
         axes.set_title(panel.title)
         axes.set_xlabel("step")
         axes.set_ylabel(panel.ylabel)
@@ -132,8 +145,13 @@ def summary_rows(series: Series, keys: Sequence[str]) -> list[tuple[str, int, fl
     return rows
 
 
-def render_markdown(title: str, source: str, plotted: Mapping[str, Sequence[str]],
-                    rows: Sequence[tuple[str, int, float, float, float, float]], steps: int) -> str:
+def render_markdown(
+    title: str,
+    source: str,
+    plotted: Mapping[str, Sequence[str]],
+    rows: Sequence[tuple[str, int, float, float, float, float]],
+    steps: int,
+) -> str:
     """The report page (pure): plots in panel order, then the summary table."""
     lines = [f"# {title}", "", f"Metrics: `{source}` ({steps} logged steps).", ""]
     for panel in PANELS:
@@ -142,7 +160,12 @@ def render_markdown(title: str, source: str, plotted: Mapping[str, Sequence[str]
     missing = [panel.title for panel in PANELS if panel.name not in plotted]
     if missing:
         lines += [f"Not in this run's metrics: {', '.join(missing)}.", ""]
-    lines += ["## Summary", "", "| metric | points | first | last | min | max |", "|---|---:|---:|---:|---:|---:|"]
+    lines += [
+        "## Summary",
+        "",
+        "| metric | points | first | last | min | max |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     lines += [f"| `{k}` | {n} | {a:.4g} | {b:.4g} | {lo:.4g} | {hi:.4g} |" for k, n, a, b, lo, hi in rows]
     return "\n".join(lines) + "\n"
 
@@ -185,12 +208,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not series:
         sys.stderr.write(f"error: {args.metrics} holds no numeric metrics\n")
         return 2
-    plotted = build_report(series, args.out, title=args.title or f"Run report: {args.metrics.stem}",
-                           source=str(args.metrics))
+    plotted = build_report(
+        series, args.out, title=args.title or f"Run report: {args.metrics.stem}", source=str(args.metrics)
+    )
     if args.json:
         sys.stdout.write(json.dumps({"out": str(args.out), "panels": plotted}) + "\n")
     else:
-        sys.stdout.write(f"wrote {args.out / 'report.md'} with {len(plotted)} plot(s): {', '.join(plotted)}\n")
+        sys.stdout.write(
+            f"wrote {args.out / 'report.md'} with {len(plotted)} plot(s): {', '.join(plotted)}\n"
+        )
     return 0
 
 

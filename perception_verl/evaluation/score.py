@@ -32,7 +32,12 @@ from typing import Any
 from tqdm import tqdm
 
 from perception_verl.atomic import write_atomically
-from perception_verl.evaluation.answers import AnswerCheck, check_answer, check_extracted, spec_from_extra_info
+from perception_verl.evaluation.answers import (
+    AnswerCheck,
+    check_answer,
+    check_extracted,
+    spec_from_extra_info,
+)
 from perception_verl.evaluation.dumps import (
     BenchmarkRow,
     DumpError,
@@ -58,7 +63,8 @@ def question_text(row: BenchmarkRow) -> str:
 
 
 def score_pairs(
-    pairs: Sequence[tuple[DumpLine, BenchmarkRow]], extracted: Sequence[str | None] | None = None,
+    pairs: Sequence[tuple[DumpLine, BenchmarkRow]],
+    extracted: Sequence[str | None] | None = None,
     failures: Sequence[str | None] | None = None,
 ) -> list[tuple[ScoredRow, AnswerCheck | None]]:
     """Score each joined pair (pure); with ``extracted`` (judge answers) those are checked instead."""
@@ -114,14 +120,20 @@ def write_outputs(
     results = result_records(pairs, scored)
     labels = [{"id": r["id"], "correct": r["correct"]} for r in results if r["correct"] is not None]
     generations = [
-        {"id": label_id(row.benchmark, row.id), "response": line.response, "annotations": list(row.annotations)}
+        {
+            "id": label_id(row.benchmark, row.id),
+            "response": line.response,
+            "annotations": list(row.annotations),
+        }
         for line, row in pairs
     ]
     write_atomically(out / "results.jsonl", _jsonl(results), binary=False)
     write_atomically(out / "accuracy_labels.jsonl", _jsonl(labels), binary=False)
     write_atomically(out / "generations.jsonl", _jsonl(generations), binary=False)
     write_atomically(out / "table.md", lambda h: h.write(render_markdown(table, label=label)), binary=False)
-    write_atomically(out / "summary.json", lambda h: h.write(json.dumps(summary, indent=2) + "\n"), binary=False)
+    write_atomically(
+        out / "summary.json", lambda h: h.write(json.dumps(summary, indent=2) + "\n"), binary=False
+    )
 
 
 def _urls(values: Sequence[str]) -> tuple[str, ...]:
@@ -136,15 +148,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dump", required=True, type=Path, help="a <step>.jsonl dump or validation_data_dir")
     parser.add_argument("--step", type=int, default=None, help="dump step to read (default: the highest)")
     parser.add_argument(
-        "--data", action="append", required=True, metavar="FILE[,FILE]",
+        "--data",
+        action="append",
+        required=True,
+        metavar="FILE[,FILE]",
         help="benchmark parquet files the run evaluated (repeat or comma list)",
     )
     parser.add_argument("--out", type=Path, default=None, help="folder for results, labels and the table")
     parser.add_argument("--label", default="ours", help="name of the run's column (default: ours)")
-    parser.add_argument("--allow-missing", action="store_true", help="count rows with no generation as missing")
+    parser.add_argument(
+        "--allow-missing", action="store_true", help="count rows with no generation as missing"
+    )
     parser.add_argument("--judge", choices=JUDGES, default="none", help="answer extractor (default: none)")
     parser.add_argument(
-        "--judge-url", action="append", default=[], metavar="URL[,URL]",
+        "--judge-url",
+        action="append",
+        default=[],
+        metavar="URL[,URL]",
         help="OpenAI-compatible server base URL(s), repeat or comma list (--judge sglang)",
     )
     parser.add_argument("--judge-model", help="served model name (--judge sglang)")
@@ -214,7 +234,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--judge-url/--judge-model are read only with --judge sglang")
     logging.getLogger("math_verify").setLevel(logging.ERROR)
     keys = DumpKeys(
-        response=args.response_key, ground_truth=args.ground_truth_key, id=args.id_key, benchmark=args.benchmark_key
+        response=args.response_key,
+        ground_truth=args.ground_truth_key,
+        id=args.id_key,
+        benchmark=args.benchmark_key,
     )
     try:
         dump = resolve_dump(args.dump, args.step)

@@ -49,7 +49,10 @@ class BenchmarkScore:
 
 def tabulate(rows: Sequence[ScoredRow], missing: dict[str, int]) -> list[BenchmarkScore]:
     """Per-benchmark counts (pure), in the paper's order, then any other benchmark by name."""
-    names = sorted({row.benchmark for row in rows} | set(missing), key=lambda n: (n not in ORDER, ORDER.index(n) if n in ORDER else 0, n))
+    names = sorted(
+        {row.benchmark for row in rows} | set(missing),
+        key=lambda n: (n not in ORDER, ORDER.index(n) if n in ORDER else 0, n),
+    )
     table = []
     for name in names:
         mine = [row for row in rows if row.benchmark == name]
