@@ -30,6 +30,20 @@ def test_round_robin_when_idle_and_least_in_flight_when_busy() -> None:
     assert pool.pick().url == "c"
 
 
+def test_cooldown_stays_bounded_at_any_failure_count() -> None:
+    clock = FakeClock()
+    pool = ReplicaPool(["a"], cooldown_s=5.0, max_cooldown_s=60.0, clock=clock)
+    a = pool.replicas[0]
+    for _ in range(2_000):
+        pool.mark_down(a)
+        assert a.down_until == clock.now + 60.0 or a.failures < 5
+    a.failures = 10**6 - 1
+    pool.mark_down(a)
+    assert a.failures == 10**6
+    assert a.down_until == clock.now + 60.0
+    assert pool.pick() is a
+
+
 def test_failed_replica_is_skipped_for_a_growing_cooldown_then_reprobed() -> None:
     clock = FakeClock()
     pool = ReplicaPool(["a", "b"], cooldown_s=5.0, max_cooldown_s=12.0, clock=clock)

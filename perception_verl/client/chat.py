@@ -13,7 +13,8 @@ and closes the old one where it still can. The concurrency cap holds per event l
 client per loop for a process-wide cap.
 
 The API key is read from the environment variable named by ``api_key_env`` and sent as
-``Authorization: Bearer``; it is never logged and is masked out of error messages.
+``Authorization: Bearer``; it is never logged, and any run of 8 or more of its characters is masked
+out of everything the server sends back (error bodies, before they are cut; replies; model lists).
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from typing import Any
 
 import aiohttp
 
+from perception_verl.client.backoff import capped_doubling
 from perception_verl.client.errors import ChatError, JudgeUnavailable
+from perception_verl.client.redact import mask_secret, masked_snippet
 from perception_verl.client.replicas import Replica, ReplicaPool
 
 logger = logging.getLogger(__name__)
@@ -106,7 +109,7 @@ class ChatReply:
 
 def backoff_delay(retry: int, base_s: float, max_s: float, rng: random.Random) -> float:
     """Full-jitter exponential backoff: uniform in [0, min(max_s, base_s * 2**retry)]."""
-    return rng.uniform(0.0, min(max_s, base_s * (2**retry)))
+    return rng.uniform(0.0, capped_doubling(base_s, retry, max_s))
 
 
 def is_retryable(kind: str) -> bool:
@@ -272,7 +275,7 @@ class ChatClient:
         except (ValueError, KeyError, TypeError):
             return "GET /v1/models did not return an OpenAI model list"
         if self.config.model not in served:
-            return f"model {self.config.model!r} not served; served: {served}"
+            return self._redact(f"model {self.config.model!r} not served; served: {served}")
         return None
 
     # ------------------------------------------------------------------ chat
@@ -363,20 +366,20 @@ class ChatClient:
                 stats.in_flight -= 1
                 replica.in_flight -= 1
         if status != 200:
-            snippet = self._redact(raw[:200].decode("utf-8", "replace"))
+            snippet = masked_snippet(raw.decode("utf-8", "replace"), self._api_key, 200)
             raise ChatError(
                 f"http_{status}",
                 f"{url}{_CHAT_PATH} answered HTTP {status}: {snippet}",
                 retry_after_s=_parse_retry_after(retry_after),
             )
         try:
-            return parse_chat_completion(raw)
+            text, finish = parse_chat_completion(raw)
         except ValueError as err:
             raise ChatError("bad_json", f"{url}{_CHAT_PATH}: {self._redact(str(err))}") from None
+        return self._redact(text), finish
 
     def _redact(self, text: str) -> str:
-        key = self._api_key
-        return text.replace(key, "***") if key else text
+        return mask_secret(text, self._api_key)
 
     # ------------------------------------------------------------------ metrics
 

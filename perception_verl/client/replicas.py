@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from perception_verl.client.backoff import capped_doubling
+
 
 @dataclass
 class Replica:
@@ -63,9 +65,9 @@ class ReplicaPool:
         replica.down_until = 0.0
 
     def mark_down(self, replica: Replica) -> None:
-        """Skip ``replica`` for a cool-down that doubles with each consecutive failure."""
+        """Skip ``replica`` for a cool-down that doubles with each consecutive failure, up to the cap."""
         replica.failures += 1
-        delay = min(self._max_cooldown_s, self._cooldown_s * 2 ** (replica.failures - 1))
+        delay = capped_doubling(self._cooldown_s, replica.failures - 1, self._max_cooldown_s)
         replica.down_until = self._clock() + delay
 
     def healthy_urls(self) -> list[str]:
