@@ -107,6 +107,7 @@ def trained_batch(tokenizer: Any) -> Any:
         "judge_latency_s": [0.2, 0.0, 1.0, 0.0],
         "judge_cached": [0.0, 0.0, 0.0, 0.0],
         "accuracy_timed_out": [0.0, 0.0, 0.0, 0.0],
+        "ground_truth_invalid": [0.0, 0.0, 0.0, 0.0],
     }
     assert tuple(extras) == EXTRA_KEYS
     data.non_tensor_batch.update({k: np.array(v) for k, v in extras.items()})

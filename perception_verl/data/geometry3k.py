@@ -41,6 +41,7 @@ from perception_verl.data.schema import (
     describe_row,
 )
 from perception_verl.data.writer import write_outputs_atomically
+from perception_verl.rewards.ground_truth import GroundTruthError, ground_truth_text
 
 logger = logging.getLogger(__name__)
 
@@ -99,9 +100,10 @@ def convert_row(split: str, index: int, row: Mapping[str, Any]) -> ConvertedProb
     problem = _text(row.get("problem"))
     if not problem or not _norm_problem(problem):
         raise RowError(f"{where}: empty problem")
-    answer = _text(row.get("answer"))
-    if not answer:
-        raise RowError(f"{where}: missing answer")
+    try:
+        answer = ground_truth_text(row.get("answer"))
+    except GroundTruthError as error:
+        raise RowError(f"{where}: {'missing' if error.missing else 'unusable'} answer: {error}") from None
     try:
         images = decode_images(row.get("images"))
     except MissingImageError as error:

@@ -7,7 +7,9 @@ One row per problem, in the layout verl's ``RLHFDataset`` reads:
   ``<image>`` placeholder per image, followed by the think/answer/boxed instruction;
 - ``images``: ``[{"bytes": <PNG>}, ...]`` in placeholder order;
 - ``ability``: ``"math"``;
-- ``reward_model``: ``{"style": "rule", "ground_truth": answer, "annotations": [fact, ...]}``;
+- ``reward_model``: ``{"style": "rule", "ground_truth": answer, "annotations": [fact, ...]}``, where
+  ``answer`` is the one text form of the source answer
+  (:func:`~perception_verl.rewards.ground_truth.ground_truth_text`; anything else is a :class:`RowError`);
 - ``extra_info``: ``{"split", "index", "id", "problem", "answer", "num_annotations"}``, where
   ``split``/``index`` locate the row in the source dataset and ``id`` is its Geometry3K id as text.
 """
@@ -19,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+
+from perception_verl.rewards.ground_truth import GroundTruthError, ground_truth_text
 
 DATA_SOURCE = "hiyouga/geometry3k"
 ABILITY = "math"
@@ -130,7 +134,16 @@ class ConvertedProblem:
 
 
 def build_row(problem: ConvertedProblem, annotations: Sequence[str], instruction: str) -> dict[str, Any]:
-    """The verl row for ``problem`` (pure; ``instruction`` already checked)."""
+    """The verl row for ``problem`` (pure; ``instruction`` already checked).
+
+    Raises :class:`RowError` naming the row when its answer has no single text form (missing, empty,
+    NaN, a placeholder such as ``"None"``): such a row would otherwise score silently.
+    """
+    try:
+        answer = ground_truth_text(problem.answer)
+    except GroundTruthError as error:
+        kind = "missing" if error.missing else "unusable"
+        raise RowError(f"{problem.where}: {kind} answer: {error}") from None
     user_text = build_user_text(problem.problem, len(problem.images), instruction, where=problem.where)
     facts = list(annotations)
     return {
@@ -138,13 +151,13 @@ def build_row(problem: ConvertedProblem, annotations: Sequence[str], instruction
         "prompt": [{"role": "user", "content": user_text}],
         "images": [{"bytes": data} for data in problem.images],
         "ability": ABILITY,
-        "reward_model": {"style": "rule", "ground_truth": problem.answer, "annotations": facts},
+        "reward_model": {"style": "rule", "ground_truth": answer, "annotations": facts},
         "extra_info": {
             "split": problem.split,
             "index": problem.index,
             "id": problem.id,
             "problem": strip_placeholders(problem.problem),
-            "answer": problem.answer,
+            "answer": answer,
             "num_annotations": len(facts),
         },
     }

@@ -40,6 +40,7 @@ from perception_verl.integration.config import PerceptionRewardConfig, RewardCon
 from perception_verl.judge.base import Judge, JudgeResult
 from perception_verl.rewards.accuracy import AccuracyResult, accuracy_reward
 from perception_verl.rewards.deadline import DeadlineCall, DeadlineExceeded
+from perception_verl.rewards.ground_truth import GroundTruthError, ground_truth_text
 from perception_verl.rewards.total import RewardBreakdown, score_response
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ EXTRA_KEYS = (
     "judge_latency_s",
     "judge_cached",
     "accuracy_timed_out",
+    "ground_truth_invalid",
 )
 
 
@@ -165,7 +167,9 @@ def lookup(non_tensor: Mapping[str, Any], dotted: str) -> Any:
     return node
 
 
-def extra_info_of(breakdown: RewardBreakdown, result: JudgeResult | None) -> dict[str, float]:
+def extra_info_of(
+    breakdown: RewardBreakdown, result: JudgeResult | None, *, ground_truth_invalid: bool = False
+) -> dict[str, float]:
     """The numeric ``reward_extra_info`` of one sample; same keys for every sample (:data:`EXTRA_KEYS`)."""
     failed = result is not None and not result.ok
     return {
@@ -181,7 +185,26 @@ def extra_info_of(breakdown: RewardBreakdown, result: JudgeResult | None) -> dic
         "judge_latency_s": float(result.latency_s) if result is not None else 0.0,
         "judge_cached": float(result.cached) if result is not None else 0.0,
         "accuracy_timed_out": float(breakdown.accuracy_reason == ACCURACY_TIMEOUT),
+        "ground_truth_invalid": float(ground_truth_invalid),
     }
+
+
+def checked_ground_truth(value: Any, row: str) -> tuple[str, bool]:
+    """(text, invalid) of a sample's ground truth; an invalid one is logged, gives ``""`` (accuracy 0).
+
+    Every rollout of a prompt shares its ground truth, so accuracy 0 for all of them adds nothing to
+    a GRPO group's advantages: the failure is counted (``ground_truth_invalid``), never scored as an
+    answer (``str(None)`` would have made ``\\boxed{None}`` correct).
+    """
+    try:
+        return ground_truth_text(value), False
+    except GroundTruthError as error:
+        logger.warning(
+            "sample %s: %s; accuracy 0, counted in reward/ground_truth_invalid/count (fix the data set)",
+            row,
+            error,
+        )
+        return "", True
 
 
 def _row_name(item_non_tensor: Mapping[str, Any]) -> str:
@@ -326,8 +349,10 @@ class PerceptionRewardManager(RewardManagerBase):
         # Decoded on the event loop: a few microseconds of Rust, where a thread hop costs more and torch
         # ops from several executor threads at once contend for its intra-op thread pool.
         response = self._decode(data_item)
-        breakdown, result = await self.score(response, str(reward_model["ground_truth"]), annotations)
-        return {"reward_score": float(breakdown.score), "reward_extra_info": extra_info_of(breakdown, result)}
+        truth, invalid = checked_ground_truth(reward_model["ground_truth"], _row_name(non_tensor))
+        breakdown, result = await self.score(response, truth, annotations)
+        extra = extra_info_of(breakdown, result, ground_truth_invalid=invalid)
+        return {"reward_score": float(breakdown.score), "reward_extra_info": extra}
 
 
 def compute_score(
@@ -339,4 +364,5 @@ def compute_score(
     reward manager alongside a verl-launched reward model only when ``reward.custom_reward_function.path``
     is set: point that option here.
     """
-    return float(score_response(solution_str, str(ground_truth), None).score)
+    truth, _ = checked_ground_truth(ground_truth, f"data_source={data_source}")
+    return float(score_response(solution_str, truth, None).score)

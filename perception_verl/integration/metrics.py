@@ -8,6 +8,8 @@ names in verl's style:
 - ``reward/perception/{mean,std,min,max}`` over samples whose perception term counted
   (absent when none did), ``reward/perception_excluded/share``
 - ``reward/accuracy_timed_out/count``: answers whose math-verify check ran past its time bound
+- ``reward/ground_truth_invalid/count``: samples whose ground truth had no text form (missing, empty,
+  NaN, ``"None"``, a list): scored accuracy 0, never compared
 - ``reward/judge_failed/{rate,count}`` over samples that needed the judge (had annotations)
 - ``reward/judge_cached/share`` and ``reward/judge_latency_s/{mean,p50,p90,p99,max}`` over judge calls
   that were not cache hits
@@ -71,6 +73,9 @@ def _group_metrics(columns: Mapping[str, np.ndarray], prefix: str) -> dict[str, 
     if "accuracy_timed_out" in columns:
         timed_out = columns["accuracy_timed_out"]
         metrics[f"{prefix}/accuracy_timed_out/count"] = float((timed_out[~np.isnan(timed_out)] != 0).sum())
+    if "ground_truth_invalid" in columns:
+        invalid = columns["ground_truth_invalid"]
+        metrics[f"{prefix}/ground_truth_invalid/count"] = float((invalid[~np.isnan(invalid)] != 0).sum())
     needed = None
     if "num_annotations" in columns:
         needed = columns["num_annotations"] > 0

@@ -11,6 +11,11 @@ with their timeouts disabled. What a timeout would have caught is bounded here i
 math-verify is capped in length, bracket nesting depth and number of ``|`` bars (its LaTeX parser
 slows exponentially with those), and parsed expressions whose value would have too many digits to
 compare quickly (``9^{9^{9}}``, ``1000000!``) are refused before ``verify`` sees them.
+
+A ground truth must be text with an answer in it: empty text and the placeholders ``None``, ``nan``,
+``null`` (what ``str`` makes of a missing value) score 0 as ``bad_ground_truth`` and are never
+compared, so ``\\boxed{None}`` cannot match a missing ground truth. Turn non-text values into text
+with :func:`perception_verl.rewards.ground_truth.ground_truth_text`, never with ``str``.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from dataclasses import dataclass
 
 import sympy
 from math_verify import parse, verify
+
+from perception_verl.rewards.ground_truth import GroundTruthError, ground_truth_text
 
 logger = logging.getLogger(__name__)
 
@@ -202,6 +209,10 @@ def _score(response: str, ground_truth: str) -> AccuracyResult:
         return AccuracyResult(0.0, "no_answer", candidate)
     if _too_complex(answer):
         return AccuracyResult(0.0, "too_complex", candidate)
+    try:
+        ground_truth_text(ground_truth)
+    except GroundTruthError:
+        return AccuracyResult(0.0, "bad_ground_truth", candidate)
     truth = strip_degrees(clean_text(ground_truth))
     if len(truth) > MAX_ANSWER_CHARS or _too_complex(truth):
         return AccuracyResult(0.0, "bad_ground_truth", candidate)
