@@ -140,7 +140,12 @@ _TAG_BLOCK = re.compile(
     rf".*?{NEUTRAL_OPEN}\s*/\s*info\s*\1[^{NEUTRAL_CLOSE}\n]*{NEUTRAL_CLOSE}",
     re.IGNORECASE | re.DOTALL,
 )
-_TAG_ANY = re.compile(rf"{NEUTRAL_OPEN}[^{NEUTRAL_CLOSE}\n]{{0,40}}{NEUTRAL_CLOSE}?")
+# Any neutralised opening tag and its matching closing tag (look-alike spellings: "‹ınfo1›...‹/ınfo1›").
+_TAG_PAIR = re.compile(
+    rf"{NEUTRAL_OPEN}([^{NEUTRAL_CLOSE}/\n]{{1,200}}?){NEUTRAL_CLOSE}.*?{NEUTRAL_OPEN}\s*/\s*\1{NEUTRAL_CLOSE}",
+    re.DOTALL,
+)
+_TAG_ANY = re.compile(rf"{NEUTRAL_OPEN}[^{NEUTRAL_CLOSE}\n]{{0,200}}{NEUTRAL_CLOSE}?")
 
 # The compact view drops the (single) space before or after an operator or inside parentheses.
 _SPACE_BEFORE_OPERATOR = re.compile(r" (?=[-+*/^=<>)])")
@@ -460,6 +465,7 @@ def _annotation_keys(annotation: str) -> _Keys:
 def _strip_injected(text: str) -> str:
     if NEUTRAL_OPEN in text:
         text = _TAG_BLOCK.sub(" ", text)
+        text = _TAG_PAIR.sub(" ", text)
         text = _TAG_ANY.sub(" ", text)
     return OMISSION.sub("\n", text) if "omitted" in text else text
 

@@ -11,37 +11,66 @@ judge, :func:`sanitize_response`:
 - neutralises anything that looks like a verdict tag (``<info3>``, ``</INFO3 >``, ``< info 1 >``,
   full-width ``＜info1＞``), the prompt's own response delimiters (``<response>``, ``</response>``),
   a ``<facts>`` tag and chat-template special-token syntax (``<|im_end|>``): the bracket characters
-  of such a tag become ``‹`` and ``›``, so the judge still reads the text but it is no longer markup;
+  of such a tag become ``‹`` and ``›``, so the judge still reads the text but it is no longer markup.
+  Whether a span is a tag is decided on its *skeleton*: Unicode compatibility form (NFKC), case
+  folding, accents and other combining marks and blank letters dropped, look-alike letters
+  (dotless ``ı``, dotted ``İ``, Cyrillic ``і о р е ѕ``, Greek ``ι ο ρ ν``, Latin small capitals) and
+  other scripts' digits mapped to ASCII, look-alike brackets (``‹ 〈 ⟨ ˂ ❮ «``) read as ``<``/``>``;
+  letters may be spaced out (``< i n f o 1 >``);
 - caps the length, keeping the head and the tail around an explicit
   ``[... N characters omitted ...]`` marker.
 
 Neutralising replaces characters one for one, and the capped text fits ``max_chars``, so the
 function is idempotent: ``sanitize_response(sanitize_response(t)) == sanitize_response(t)``.
 
-Not handled: look-alike letters from other scripts (Cyrillic ``і`` in ``іnfo1``) and tags spelled
-with HTML entities. Such text can at most distract the judge; it is never read as a verdict,
-because :func:`~perception_verl.judge.verdict.parse_verdicts` parses only the judge's own answer.
+Not handled: tags spelled with HTML entities (``&lt;info1&gt;``), look-alikes outside the fixed
+tables above, and letters imitated by digits (``inf0``). Such text can at most distract the judge;
+it is never read as a verdict: :func:`~perception_verl.judge.verdict.parse_verdicts` parses only the
+judge's own answer and accepts only the exact ASCII form ``<infoK>0</infoK>`` / ``<infoK>1</infoK>``.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 NEUTRAL_OPEN = "\u2039"  # ‹
 NEUTRAL_CLOSE = "\u203a"  # ›
 MIN_MAX_CHARS = 64
 
-_OPENERS = "<\uff1c\ufe64\u2329\u3008\u27e8\u2039"  # < ＜ ﹤ 〈 〈 ⟨ ‹
-_CLOSERS = ">\uff1e\ufe65\u232a\u3009\u27e9\u203a"  # > ＞ ﹥ 〉 〉 ⟩ ›
+# Characters a reader may take for "<" or ">" (NFKC maps the full-width and small forms there too).
+_OPENERS = "<\uff1c\ufe64\u2329\u3008\u27e8\u2039\u02c2\u1438\u276e\u276c\u29fc\u227a\u00ab\u300a\u27ea\u2264"
+_CLOSERS = ">\uff1e\ufe65\u232a\u3009\u27e9\u203a\u02c3\u1433\u276f\u276d\u29fd\u227b\u00bb\u300b\u27eb\u2265"
+_OPENER = re.compile(f"[{_OPENERS}]")
+_ASCII_SKELETON = str.maketrans({chr(c): chr(c).lower() for c in range(128)})
+SKELETON_WINDOW = 72
+"""Visible characters after an opener that are read to decide whether it starts a tag."""
 
-# A tag whose name starts like one of ours: info (verdict tags), response / facts (prompt delimiters).
-TAG_LIKE = re.compile(
-    rf"[{_OPENERS}](\s*/?\s*(?:info|response|facts?)[^{_OPENERS}{_CLOSERS}\n]{{0,24}})([{_CLOSERS}]?)",
-    re.IGNORECASE,
-)
-# Chat-template special-token syntax: <|im_start|>, <|im_end|>, <｜begin▁of▁sentence｜>, ...
-SPECIAL_TOKEN_LIKE = re.compile(rf"[{_OPENERS}](\s*[|\uff5c][\w\u2581.\-]{{1,40}}[|\uff5c]\s*)[{_CLOSERS}]")
+# Look-alike letters from other scripts and Latin small capitals -> the ASCII letter they imitate
+# (after case folding, so capitals are covered by their lower-case forms).
+_CONFUSABLE_GROUPS = {
+    "a": "\u0430\u03b1\u0251\u1d00",
+    "c": "\u0441\u03f2\u1d04\u217d",
+    "e": "\u0435\u03b5\u04bd\u1d07\u025b",
+    "f": "\u0192\u03dd\ua730",
+    "i": "\u0131\u0456\u03b9\u026a\u04cf\u0269\ua647\u13a5\u0457",
+    "n": "\u0578\u0274\u03bd\u057c",
+    "o": "\u043e\u03bf\u1d0f\u0585\u03c3\u0ced",
+    "p": "\u0440\u03c1\u1d18\u2ca3",
+    "r": "\u0433\u0280\u1d26",
+    "s": "\u0455\ua731\u0282",
+    "t": "\u0442\u03c4\u1d1b",
+}
+_CONFUSABLES = {char: ascii_letter for ascii_letter, chars in _CONFUSABLE_GROUPS.items() for char in chars}
+# Blank-looking letters that are not format characters (so survive :func:`clean_characters`).
+_BLANK_LETTERS = frozenset("\u3164\u115f\u1160\uffa0\u2800\u034f")
+
+# In the skeleton: a verdict tag (letters may be spaced: "i n f o"), a prompt delimiter, a special token.
+_SPACED = r"[\s._\-]*"
+_TAG_NAMES = "|".join(_SPACED.join(word) for word in ("info", "response", "facts", "fact"))
+_TAG_SKELETON = re.compile(rf"<(\s*/?\s*(?:{_TAG_NAMES})[^<>\n]{{0,24}})(>?)")
+_SPECIAL_SKELETON = re.compile(r"<(\s*\|[\w\u2581.\-]{1,40}\|\s*)(>)")
 
 OMISSION = re.compile(r"\n\[\.\.\. (\d+) characters omitted \.\.\.\]\n")
 
@@ -73,18 +102,78 @@ def clean_characters(text: str) -> str:
     return text.translate(drop) if drop else text
 
 
-def _neutral_tag(match: re.Match[str]) -> str:
-    return NEUTRAL_OPEN + match.group(1) + (NEUTRAL_CLOSE if match.group(2) else "")
+@lru_cache(maxsize=8192)
+def char_skeleton(char: str) -> str:
+    """What ``char`` reads as: NFKC compatibility form, case-folded, accents and invisible marks dropped,
+    look-alike letters of other scripts mapped to ASCII, other scripts' digits to ASCII digits, and
+    anything that looks like an angle bracket mapped to ``<`` or ``>``."""
+    if char in _OPENERS:
+        return "<"
+    if char in _CLOSERS:
+        return ">"
+    if char.isascii():
+        return char.lower()
+    out = []
+    for part in unicodedata.normalize("NFKD", char).casefold():
+        if part in _BLANK_LETTERS or unicodedata.category(part) in ("Mn", "Me", "Cf"):
+            continue
+        part = _CONFUSABLES.get(part, part)
+        if not part.isascii() and part.isdecimal():
+            part = str(unicodedata.decimal(part))
+        if part in _OPENERS:
+            part = "<"
+        elif part in _CLOSERS:
+            part = ">"
+        out.append(part)
+    return unicodedata.normalize("NFKC", "".join(out))
+
+
+def _skeleton_after(text: str, start: int) -> tuple[str, list[int]]:
+    """The skeleton of ``text`` from ``start`` (:data:`SKELETON_WINDOW` characters of it, invisible ones
+    not counted) and, per skeleton character, its offset from ``start`` in ``text``."""
+    chunk = text[start : start + SKELETON_WINDOW]
+    if chunk.isascii():
+        return chunk.translate(_ASCII_SKELETON), list(range(len(chunk)))
+    pieces: list[str] = []
+    origin: list[int] = []
+    index = start
+    while index < len(text) and len(origin) < SKELETON_WINDOW:
+        piece = char_skeleton(text[index])
+        pieces.append(piece)
+        origin.extend([index - start] * len(piece))
+        index += 1
+    return "".join(pieces), origin
+
+
+def markup_brackets(text: str) -> list[tuple[int, str]]:
+    """(index, neutral bracket) for each bracket of a tag-like span in ``text``, judged on its skeleton."""
+    found: list[tuple[int, str]] = []
+    for match in _OPENER.finditer(text):
+        start = match.start()
+        skeleton, origin = _skeleton_after(text, start)
+        tag = _TAG_SKELETON.match(skeleton) or _SPECIAL_SKELETON.match(skeleton)
+        if tag is None:
+            continue
+        found.append((start, NEUTRAL_OPEN))
+        if tag.group(2):
+            found.append((start + origin[tag.end(2) - 1], NEUTRAL_CLOSE))
+    return found
 
 
 def neutralize_markup(text: str) -> str:
-    """Replace the brackets of verdict tags, prompt delimiters and special tokens (length-preserving)."""
-    lower = text.lower()
-    if "info" in lower or "response" in lower or "fact" in lower:
-        text = TAG_LIKE.sub(_neutral_tag, text)
-    if "|" in text or "\uff5c" in text:
-        text = SPECIAL_TOKEN_LIKE.sub(NEUTRAL_OPEN + r"\1" + NEUTRAL_CLOSE, text)
-    return text
+    """Replace the brackets of verdict tags, prompt delimiters and special tokens (length-preserving).
+
+    A span counts as a tag when its skeleton (:func:`char_skeleton`: NFKC, case folding, confusable
+    letters, invisible marks dropped) reads as one, so ``<ınfo1>``, ``<İNFO1>``, ``<іnfо1>``
+    (Cyrillic), ``<ΙΝFΟ1>`` (Greek), ``<ｉｎｆｏ１>`` and ``<in\u0301fo1>`` are all neutralised.
+    """
+    brackets = markup_brackets(text)
+    if not brackets:
+        return text
+    chars = list(text)
+    for index, bracket in brackets:
+        chars[index] = bracket
+    return "".join(chars)
 
 
 def cap_length(text: str, max_chars: int) -> str:

@@ -1,8 +1,12 @@
 """Strict parser for the judge's answer ``<info1>1</info1> <info2>0</info2> ...``.
 
-Accepted: tags in any order separated by any whitespace, whitespace inside a tag
-(``< info1 >``, ``<info1> 1 </info1>``), upper or lower case, and text outside the tags (a short
-preamble such as "Here are my verdicts:"). Everything else is a :class:`VerdictError` whose
+Accepted: exactly the ASCII tags ``<infoK>`` and ``</infoK>`` (lower case, no space inside the
+brackets, ASCII digits), each value ``0`` or ``1`` with optional ASCII whitespace around it, tags in
+any order, and text outside the tags (a short preamble such as "Here are my verdicts:"). Anything
+else is not a tag: upper case (``<INFO1>``), spaced (``< info1 >``), look-alike letters (dotless
+``ı``, Cyrillic ``і``), full-width forms, other scripts' digits (``info١``). A case-insensitive or
+Unicode-aware match would accept such forgeries (Python's ``re.IGNORECASE`` equates ``ı`` and ``İ``
+with ``i``, and ``\\d`` matches any script's digits). Errors are a :class:`VerdictError` whose
 ``kind`` says what went wrong, checked in this order:
 
 - ``missing_tags``: no complete ``<infoK>...</infoK>`` pair at all;
@@ -18,8 +22,9 @@ import re
 
 VERDICT_ERROR_KINDS = ("missing_tags", "wrong_count", "non_binary", "duplicate_tag")
 
-_PAIR = re.compile(r"<\s*info\s*(\d+)\s*>(.*?)<\s*/\s*info\s*(\d+)\s*>", re.IGNORECASE | re.DOTALL)
-_ANY_TAG = re.compile(r"<\s*/?\s*info\s*(\d+)\s*>", re.IGNORECASE)
+_PAIR = re.compile(r"<info([0-9]+)>(.*?)</info([0-9]+)>", re.DOTALL | re.ASCII)
+_ANY_TAG = re.compile(r"</?info([0-9]+)>", re.ASCII)
+_ASCII_SPACE = " \t\r\n"
 
 
 class VerdictError(ValueError):
@@ -54,7 +59,7 @@ def parse_verdicts(text: str, n: int) -> tuple[int, ...]:
             raise VerdictError("wrong_count", f"<info{index}> is closed by </info{int(close_index)}>")
         if index in values:
             raise VerdictError("duplicate_tag", f"info{index} is answered more than once")
-        values[index] = value.strip()
+        values[index] = value.strip(_ASCII_SPACE)
     if len(values) != n:
         missing = [k for k in range(1, n + 1) if k not in values]
         raise VerdictError("wrong_count", f"got {len(values)} of {n} verdicts; missing info{missing}")
