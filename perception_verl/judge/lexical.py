@@ -1,4 +1,4 @@
-"""An offline perception judge with no LLM: a fact counts if its key tokens appear in the response.
+"""An offline perception judge with no LLM: a fact counts if one sentence of the response states it.
 
 How it decides, per annotation:
 
@@ -26,23 +26,49 @@ How it decides, per annotation:
      imply ``right``; ``right angle`` implies the number 90);
    - shape words (triangle, circle, angle, line, ...) count only for an annotation that has no
      other key token.
-3. The verdict is 1 when every key token is present in the response. An annotation with no key
-   token at all falls back to content-word overlap: 1 when at least 60% of its content words
-   (stop words removed, plural ``s`` stripped) occur in the response.
+3. The response is split into sentences (at ``. ! ? ;`` followed by white space, and at blank
+   lines; a line break alone does not end a sentence). A fact is *stated* when one sentence holds
+   all of its key tokens close together: within ``SPAN_BASE + SPAN_PER_KEY * (k - 1)`` tokens for
+   ``k`` key tokens (6 for two, 10 for three; expressions count their own length on top), and not
+   negated: no ``not``, ``no``, ``never``, ``neither``, ``nor``, ``cannot``, ``none``, ``n't`` or
+   ``≠`` / ``\\neq`` (read as "not equal") between the first and last key token, nor in the
+   ``NEGATION_LOOKBACK`` = 3 tokens before the first one unless a comma, colon or conjunction
+   (``but``, ``and``, ``so``, ...) comes between ("AB is not 5, and CD = 12" states CD = 12). An
+   annotation that is itself negated ("AB is not parallel to CD") needs a negated statement.
+   An annotation with no key token at all falls back to content-word overlap within one sentence:
+   at least 60% of its content words (stop words removed, plural ``s`` stripped).
+4. Precision: every fact has *decoys*, the facts one key token away from it (the number + 3 and
+   + 17, the point names shifted by 13 letters, ``JK`` -> ``WX``, the angle likewise, a contrasting
+   relation: parallel -> perpendicular, radius -> diameter, ...). A response that lists tokens
+   states decoys as readily as facts; an honest one rarely states any. When the response states at
+   least ``DECOY_MIN_HITS`` = 2 decoys and at least ``DECOY_LIMIT`` = 25% of all decoys, no fact
+   counts; and a fact more than half of whose own decoys are stated does not count.
 
-Limits, honestly: it is a bag-of-tokens test. It does not bind tokens to each other
-(``angle ABC = 180 - 71`` "contains" ``angle ABC is 71 degrees``), handles no negation
-("AB is not parallel to CD" counts as parallel), knows no synonyms beyond its small lists
-(``r = 5`` is not ``the radius is 5``; ``0.5`` is not ``1/2``), does not evaluate or reorder
-algebra (``-6 + 3f`` is not ``3f - 6``; ``3 f`` is not ``3f``), and reads no image. In the
-response every upper-case word counts as a point name, so a sentence-initial "A" can stand in
-for point A. A response that merely lists or quotes the facts' tokens ("say that JKLM is a
-parallelogram") gets credit: the repetition penalty, not this judge, is what discourages that.
-It is meant for CPU runs, tests and as a cheap baseline, not as a substitute for the LLM judge.
+Against the stuffers of ``tests/test_judge_lexical_stuffing.py`` (3 kB of numbers, capital-letter
+pairs, "angle A".."angle Z", ABCD runs and relation words, in sections, interleaved at random, or as
+short one-token-away "statements") this gives at most 1 of 3 facts and 0-10% of a 30-fact bank
+(the bag-of-tokens judge it replaces gave up to 2 of 3 and 43%), while the honest statement keeps
+3 of 3 and denials get 0.
+
+Limits, honestly: it is still token matching, now local. A stuffer that writes each fact as its own
+short sentence is stating it and gets credit (e.g. "ABCD is a square." among 200 such sentences)
+unless the decoy check catches the neighbours it also writes; random token soup still hits a fact
+now and then where its tokens happen to fall together (seen: 1 of 3 on one of five seeds). The
+window is a token count, so an honest but long-winded sentence ("AB, which we found earlier from
+the similar triangles, is ... 12") can miss; a negation anywhere between a fact's tokens denies it
+("AB is not 5 but 12" does not state AB = 12); sarcasm, conditionals ("if AB = 12 then ...") and
+questions still count; the decoy check can zero an honest answer that states many near-miss facts
+in one place (a table of values). It does not bind tokens to roles (``angle ABC = 180 - 71``
+"contains" ``angle ABC is 71 degrees``), knows no synonyms beyond its small lists (``r = 5`` is not
+``the radius is 5``; ``0.5`` is not ``1/2``), does not evaluate or reorder algebra
+(``-6 + 3f`` is not ``3f - 6``; ``3 f`` is not ``3f``), and reads no image. In the response every
+upper-case word counts as a point name, so a sentence-initial "A" can stand in for point A. It is
+meant for CPU runs, tests and as a cheap baseline, not as a substitute for the LLM judge.
 """
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 from collections.abc import Sequence
@@ -59,6 +85,17 @@ from perception_verl.judge.sanitize import (
 )
 
 FALLBACK_OVERLAP = 0.6
+SPAN_BASE = 6
+SPAN_PER_KEY = 4
+"""A fact's key tokens must lie within ``SPAN_BASE + SPAN_PER_KEY * (keys - 1)`` tokens of one
+another (plus the length of any expression among them), inside one sentence."""
+NEGATION_LOOKBACK = 3
+"""Tokens before a fact's first key token in which a negation still denies it (up to a comma or a
+conjunction)."""
+DECOY_LIMIT = 0.25
+DECOY_MIN_HITS = 2
+"""A response that states at least ``DECOY_MIN_HITS`` decoy facts and at least ``DECOY_LIMIT`` of
+all decoys (facts one key token away from the real ones) is treated as stuffing: no fact counts."""
 
 _UNICODE = {
     "\u2212": "-",  # minus sign
@@ -153,10 +190,14 @@ _SPACE_AFTER_OPERATOR = re.compile(r"(?<=[-+*/^=<>(]) ")
 _SQRT_BRACE = re.compile(r"\\sqrt\s*\{")
 _DEGREE_MARK = re.compile(r"\^\s*\{?\s*(?:\\circ|o)\s*\}?(?![A-Za-z])")
 _MATH_WORD = re.compile(r"[0-9a-z.+\-*/^=()<>]+")
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _PURE_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
 _VARIABLE = re.compile(r"[b-z]")
-_LETTERS = re.compile(r"[A-Za-z]+")
+_TOKEN = re.compile(r"[A-Za-z]+|\d+(?:\.\d+)?")
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n[ \t]*\n")
+_NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|cannot|none|nothing)\b|n['\u2019]t\b")
+_NEGATION_WORDS = frozenset({"not", "no", "never", "neither", "nor", "cannot", "none", "nothing"})
+_CONTRAST_WORDS = frozenset({"but", "and", "so", "however", "whereas", "while", "then", "thus", "hence"})
+_PAUSE = frozenset(",:;")
 
 # "ngle" first gives the regex engine a literal to scan for; the caller checks the "a"/"A" before it.
 _ANGLE_NAME = re.compile(r"ngles?\s+(?:of\s+)?([A-Z]{1,3}|\d+)(?![A-Za-z0-9])")
@@ -251,6 +292,7 @@ class _Keys:
     angles: frozenset[str]
     relations: frozenset[str]
     content_words: frozenset[str]
+    negated: bool = False
 
     @property
     def empty(self) -> bool:
@@ -259,17 +301,19 @@ class _Keys:
         )
 
 
+Atom = tuple[str, str]
+"""A positioned key token of a response: ("n", number), ("x", variable), ("g", points), ("a", angle),
+("v", angle vertex) or ("c", concept)."""
+
+
 @dataclass
-class _Features:
-    """What a response offers: its numbers, names, concepts and words; the compact math text on demand."""
+class _Clause:
+    """One sentence of a response: where each atom occurs (token indices), and what may negate it."""
 
     lower: str
-    numbers: set[str]
-    variables: set[str]
-    groups: set[str]
-    angles: set[str]
-    angle_vertices: set[str]
-    concepts: set[str]
+    occurrences: dict[Atom, list[int]]
+    negations: list[int]
+    pauses: set[int]
     words: set[str]
 
     @cached_property
@@ -456,6 +500,7 @@ def _annotation_keys(annotation: str) -> _Keys:
         angles=frozenset(angles),
         relations=frozenset(concepts - _SHAPES),
         content_words=_content_words(words),
+        negated=_NEGATION.search(lower) is not None,
     )
     if keys.empty and concepts & _SHAPES:
         keys = replace(keys, relations=frozenset(concepts & _SHAPES))
@@ -467,41 +512,79 @@ def _strip_injected(text: str) -> str:
         text = _TAG_BLOCK.sub(" ", text)
         text = _TAG_PAIR.sub(" ", text)
         text = _TAG_ANY.sub(" ", text)
-    return OMISSION.sub("\n", text) if "omitted" in text else text
+    return OMISSION.sub("\n\n", text) if "omitted" in text else text
 
 
-def _response_features(response: str, max_chars: int) -> _Features:
-    text = _normalize(_strip_injected(sanitize_response(response, max_chars)))
-    angles: set[str] = set()
-    vertices: set[str] = set()
-    for _, name in _angle_names(text):
-        angles.add(_angle_key(name))
-        if len(name) == 3:
-            vertices.add(name[1])
-        elif len(name) == 1:
-            vertices.add(name)
-    tokens = set(_LETTERS.findall(text))
-    words = {token.lower() for token in tokens}
+def _token_index(starts: list[int], position: int) -> int:
+    """Index of the token at or before character ``position`` (0 before the first token)."""
+    return max(bisect.bisect_right(starts, position) - 1, 0)
+
+
+def _clause(text: str) -> _Clause:
+    """The positioned atoms of one sentence (``text`` already normalised)."""
+    matches = list(_TOKEN.finditer(text))
+    starts = [m.start() for m in matches]
     lower = text.lower()
-    numbers = {_canonical_number(token) for token in set(_NUMBER.findall(text))}
-    concepts = _concepts(lower, words)
-    if "perpendicular" in concepts or ("90" in numbers and "degrees" in words):
-        concepts.add("right")
-    if "right" in concepts:
-        numbers.add("90")
-    return _Features(
-        lower=lower,
-        numbers=numbers,
-        variables={token for token in tokens if len(token) == 1 and token.islower() and token != "a"},
-        groups={_dihedral(token) for token in tokens if len(token) <= 6 and token.isupper()},
-        angles=angles,
-        angle_vertices=vertices,
-        concepts=concepts,
-        words=words,
-    )
+    occurrences: dict[Atom, list[int]] = {}
+
+    def add(atom: Atom, index: int) -> None:
+        occurrences.setdefault(atom, []).append(index)
+
+    negations: list[int] = []
+    pauses: set[int] = set()
+    words: set[str] = set()
+    for index, match in enumerate(matches):
+        token = match.group()
+        end = match.end()
+        if token[0].isdigit():
+            number = _canonical_number(token)
+            add(("n", number), index)
+            if number == "90" and "degree" in lower[end : end + 12]:
+                add(("c", "right"), index)
+            continue
+        word = token.lower()
+        words.add(word)
+        if token.isupper() and len(token) <= 6:
+            add(("g", _dihedral(token)), index)
+        if len(token) == 1 and token.islower() and token != "a":
+            add(("x", token), index)
+        concept = _word_concept(word)
+        if concept is not None:
+            add(("c", concept), index)
+            if concept == "perpendicular":
+                add(("c", "right"), index)
+        if word in _NEGATION_WORDS or lower[end : end + 2] in ("'t", "\u2019t"):
+            negations.append(index)
+        if word in _CONTRAST_WORDS:
+            pauses.add(index)
+        following = text[end : starts[index + 1]] if index + 1 < len(starts) else ""
+        if _PAUSE.intersection(following):
+            pauses.add(index)
+    for trigger, concept, pattern in _PHRASES:
+        if trigger in words:
+            for match in pattern.finditer(lower):
+                add(("c", concept), _token_index(starts, match.start()))
+    for index in occurrences.get(("c", "right"), ()):
+        add(("n", "90"), index)
+    for position, name in _angle_names(text):
+        index = _token_index(starts, position)
+        add(("a", _angle_key(name)), index)
+        if len(name) == 3:
+            add(("v", name[1]), index)
+        elif len(name) == 1:
+            add(("v", name), index)
+    return _Clause(lower, occurrences, negations, pauses, words)
 
 
-def _has_expression(compact: str, expression: str) -> bool:
+def _response_clauses(response: str, max_chars: int) -> list[_Clause]:
+    text = _normalize(_strip_injected(sanitize_response(response, max_chars)))
+    return [_clause(part) for part in _SENTENCE_END.split(text) if part.strip()]
+
+
+def _expression_spans(clause: _Clause, expression: str) -> list[tuple[int, int]]:
+    """(first, last) token index of each occurrence of ``expression`` at token boundaries."""
+    compact = clause.compact
+    spans = []
     start = compact.find(expression)
     while start >= 0:
         end = start + len(expression)
@@ -509,42 +592,175 @@ def _has_expression(compact: str, expression: str) -> bool:
         after = compact[end : end + 2]
         continues = after[:1].isalnum() or (after[:1] == "." and after[1:2].isdigit())
         if not (before.isalnum() or before == ".") and not continues:
-            return True
+            first = len(_TOKEN.findall(compact[:start]))
+            spans.append((first, max(first, first + len(_TOKEN.findall(expression)) - 1)))
         start = compact.find(expression, start + 1)
+    return spans
+
+
+@lru_cache(maxsize=65536)
+def _atom_options(keys: _Keys) -> tuple[tuple[Atom, ...], ...]:
+    """Per key token (expressions aside), the atoms that satisfy it (``angle B``: the angle or vertex B)."""
+    options: list[tuple[Atom, ...]] = [(("n", n),) for n in sorted(keys.numbers)]
+    options += [(("x", v),) for v in sorted(keys.variables)]
+    options += [(("g", g),) for g in sorted(keys.groups)]
+    options += [(("c", r),) for r in sorted(keys.relations)]
+    for name in sorted(keys.angles):
+        options.append((("a", name), ("v", name)) if len(name) == 1 and name.isalpha() else (("a", name),))
+    return tuple(options)
+
+
+def _requirements(keys: _Keys, clause: _Clause) -> list[list[tuple[int, int]]] | None:
+    """Per key token, the (first, last) token spans where the clause has it; ``None`` if one is absent."""
+    found: list[list[tuple[int, int]]] = []
+    occurrences = clause.occurrences
+    for options in _atom_options(keys):
+        spans = [(i, i) for atom in options for i in occurrences.get(atom, ())]
+        if not spans:
+            return None
+        found.append(spans)
+    for expression in keys.expressions:
+        spans = _expression_spans(clause, expression)
+        if not spans:
+            return None
+        found.append(spans)
+    return found
+
+
+def _negated(clause: _Clause, first: int, last: int) -> bool:
+    """A negation inside ``first..last``, or just before it with no comma or conjunction in between."""
+    for index in clause.negations:
+        if first <= index <= last:
+            return True
+        if first - NEGATION_LOOKBACK <= index < first and not any(
+            index <= pause < first for pause in clause.pauses
+        ):
+            return True
     return False
 
 
-def _angle_present(name: str, features: _Features) -> bool:
-    if name in features.angles:
-        return True
-    return len(name) == 1 and name.isalpha() and name in features.angle_vertices
-
-
-def _verdict(keys: _Keys, features: _Features) -> int:
+def _stated_in(keys: _Keys, clause: _Clause) -> bool:
+    """The clause holds all of the fact's key tokens close together, negated exactly when the fact is."""
     if keys.empty:
         if not keys.content_words:
-            return 0
-        found = len(keys.content_words & _content_words(features.words))
-        return int(found / len(keys.content_words) >= FALLBACK_OVERLAP)
-    present = (
-        keys.numbers <= features.numbers
-        and keys.variables <= features.variables
-        and keys.groups <= features.groups
-        and keys.relations <= features.concepts
-        and all(_angle_present(name, features) for name in keys.angles)
-        and all(_has_expression(features.compact, expression) for expression in keys.expressions)
-    )
-    return int(present)
+            return False
+        found = len(keys.content_words & _content_words(clause.words))
+        negated = bool(clause.negations)
+        return found / len(keys.content_words) >= FALLBACK_OVERLAP and negated == keys.negated
+    needed = _requirements(keys, clause)
+    if needed is None:
+        return False
+    budget = SPAN_BASE + SPAN_PER_KEY * (len(needed) - 1)
+    anchors = min(needed, key=len)
+    for anchor in anchors:
+        centre = (anchor[0] + anchor[1]) / 2
+        chosen = [min(spans, key=lambda span: abs((span[0] + span[1]) / 2 - centre)) for spans in needed]
+        first = min(span[0] for span in chosen)
+        last = max(span[1] for span in chosen)
+        extra = sum(span[1] - span[0] for span in chosen)
+        if last - first <= budget + extra and _negated(clause, first, last) == keys.negated:
+            return True
+    return False
+
+
+def _stated(keys: _Keys, clauses: Sequence[_Clause]) -> bool:
+    return any(_stated_in(keys, clause) for clause in clauses)
+
+
+_ROT = str.maketrans(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+    "NOPQRSTUVWXYZABCDEFGHIJKLMnopqrstuvwxyzabcdefghijklm",
+)
+_RELATION_SWAP = {
+    "parallel": "perpendicular",
+    "perpendicular": "parallel",
+    "parallelogram": "trapezoid",
+    "trapezoid": "kite",
+    "tangent": "secant",
+    "secant": "tangent",
+    "diameter": "radius",
+    "radius": "diameter",
+    "chord": "tangent",
+    "congruent": "similar",
+    "similar": "congruent",
+    "isosceles": "scalene",
+    "equilateral": "isosceles",
+    "scalene": "equilateral",
+    "inscribed": "circumscribed",
+    "circumscribed": "inscribed",
+    "rectangle": "rhombus",
+    "rhombus": "rectangle",
+    "square": "rhombus",
+    "supplementary": "complementary",
+    "complementary": "supplementary",
+    "perimeter": "area",
+    "area": "perimeter",
+    "median": "altitude",
+    "altitude": "median",
+    "bisect": "perpendicular",
+    "midpoint": "altitude",
+    "center": "tangent",
+    "right": "isosceles",
+    "triangle": "pentagon",
+    "circle": "hexagon",
+    "quadrilateral": "hexagon",
+}
+
+
+def _other_number(number: str, step: int) -> str:
+    if "." in number:
+        return _canonical_number(repr(float(number) + step))
+    return str(int(number) + step)
+
+
+@lru_cache(maxsize=16384)
+def _decoys(keys: _Keys) -> tuple[_Keys, ...]:
+    """Facts one key token away from ``keys`` (another number, point name, angle or relation): what a
+    response that lists tokens rather than stating facts also "states"."""
+    if keys.empty:
+        return ()
+    out: list[_Keys] = []
+    for number in sorted(keys.numbers):
+        for step in (3, 17):
+            out.append(replace(keys, numbers=(keys.numbers - {number}) | {_other_number(number, step)}))
+    for group in sorted(keys.groups):
+        other = _dihedral(group.translate(_ROT))
+        if other not in keys.groups:
+            out.append(replace(keys, groups=(keys.groups - {group}) | {other}))
+    for angle in sorted(keys.angles):
+        other = _angle_key(angle.translate(_ROT))
+        if other not in keys.angles:
+            out.append(replace(keys, angles=(keys.angles - {angle}) | {other}))
+    for variable in sorted(keys.variables):
+        out.append(replace(keys, variables=(keys.variables - {variable}) | {variable.translate(_ROT)}))
+    for relation in sorted(keys.relations):
+        other = _RELATION_SWAP.get(relation)
+        if other is not None and other not in keys.relations:
+            out.append(replace(keys, relations=(keys.relations - {relation}) | {other}))
+    return tuple(out)
 
 
 def lexical_verdicts(annotations: Sequence[str], response: str, *, max_chars: int = 6000) -> tuple[int, ...]:
-    """One 0/1 per annotation: 1 when the (sanitised) response holds all of that fact's key tokens."""
+    """One 0/1 per annotation: 1 when one sentence of the (sanitised) response states that fact's key
+    tokens close together and not negated, and the response is not a token list (decoy check)."""
     if isinstance(annotations, str):
         raise TypeError("annotations must be a sequence of strings, not a single string")
     if not annotations:
         return ()
-    features = _response_features(response, max_chars)
-    return tuple(_verdict(_annotation_keys(annotation), features) for annotation in annotations)
+    clauses = _response_clauses(response, max_chars)
+    keys = [_annotation_keys(annotation) for annotation in annotations]
+    stated = [_stated(key, clauses) for key in keys]
+    if not any(stated):
+        return (0,) * len(keys)
+    decoys_stated = [[_stated(decoy, clauses) for decoy in _decoys(key)] for key in keys]
+    hits = sum(sum(found) for found in decoys_stated)
+    tried = sum(len(found) for found in decoys_stated)
+    if hits >= DECOY_MIN_HITS and hits >= DECOY_LIMIT * tried:
+        return (0,) * len(keys)
+    # A fact most of whose own decoys are stated as well is listed, not stated.
+    return tuple(
+        int(ok and 2 * sum(found) <= len(found)) for ok, found in zip(stated, decoys_stated, strict=True)
+    )
 
 
 class LexicalJudge:
