@@ -23,6 +23,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from perception_verl.evaluation.reward_manager import BENCHMARK_KEY, ID_KEY
+from perception_verl.rewards.ground_truth import GroundTruthError, ground_truth_text
 
 _STEP_FILE = re.compile(r"^(\d+)\.jsonl$")
 
@@ -159,10 +160,14 @@ def read_benchmark_rows(paths: Sequence[Path]) -> dict[tuple[str, str], Benchmar
         ):
             if not isinstance(info, dict) or info.get("id") in (None, ""):
                 raise DumpError(f"{path}: row {index} has no extra_info.id")
+            try:
+                ground_truth = ground_truth_text(reward.get("ground_truth"))
+            except GroundTruthError as error:
+                raise DumpError(f"{path}: row {index} (id {info['id']}): {error}") from None
             row = BenchmarkRow(
                 benchmark=str(info.get("benchmark") or source),
                 id=str(info["id"]),
-                ground_truth=str(reward.get("ground_truth")),
+                ground_truth=ground_truth,
                 extra_info=info,
                 annotations=tuple(reward.get("annotations") or ()),
             )
