@@ -223,3 +223,53 @@ pv_train() {
     export PYTHONUNBUFFERED=1
     exec "${command[@]}"
 }
+
+# --- The tiny CPU twin (recipes/run_tiny_cpu.sh): the run above with only size and device settings
+# changed. perception_verl/recipes/twin.py lists the keys it may change (SIZE_DEVICE_KEYS); a test
+# fails when the composed configs differ anywhere else.
+pv_twin_defaults() {
+    TWIN_DIR="${TWIN_DIR:-${TMPDIR:-/tmp}/perception_verl_twin}"
+    TWIN_STEPS="${TWIN_STEPS:-2}"
+    MODEL_PATH="${MODEL_PATH:-$TWIN_DIR/model}"
+    DATA_DIR="${DATA_DIR:-$TWIN_DIR/data}"
+    N_GPUS_PER_NODE="${N_GPUS_PER_NODE:-1}"
+    ROLLOUT_TP="${ROLLOUT_TP:-1}"
+    JUDGE_MODE="${JUDGE_MODE:-lexical}"
+    EXPERIMENT_NAME="${EXPERIMENT_NAME:-tiny_cpu_twin}"
+    LOGGER="${LOGGER:-console,file}"
+    TOTAL_EPOCHS="${TOTAL_EPOCHS:-$TWIN_STEPS}"
+    SAVE_FREQ="${SAVE_FREQ:-1}"
+    TEST_FREQ="${TEST_FREQ:--1}"
+}
+
+# Append the twin's size and device overrides to PV_OVERRIDES (they come last, so they win).
+pv_twin_overrides() {
+    PV_OVERRIDES+=(
+        # --- size: 3 prompts x 4 rollouts per step, short prompts and responses
+        data.train_batch_size=3
+        data.max_prompt_length=512
+        data.max_response_length=384
+        actor_rollout_ref.actor.ppo_mini_batch_size=3
+        actor_rollout_ref.rollout.n=4
+        actor_rollout_ref.actor.optim.lr=1e-4
+        trainer.val_before_train=False
+        "trainer.default_local_dir=$TWIN_DIR/checkpoints"
+        "trainer.rollout_data_dir=$TWIN_DIR/rollouts"
+        # --- device: CPU (verl_cpu_platform, VERL_PLATFORM=cpu), gloo, one fake GPU
+        trainer.device=cpu
+        +actor_rollout_ref.model.override_config.attn_implementation=sdpa
+        actor_rollout_ref.model.use_remove_padding=False
+        actor_rollout_ref.model.enable_gradient_checkpointing=False
+        actor_rollout_ref.actor.strategy=fsdp2
+        actor_rollout_ref.ref.strategy=fsdp2
+        actor_rollout_ref.actor.use_torch_compile=False
+        actor_rollout_ref.ref.use_torch_compile=False
+        +actor_rollout_ref.rollout.enable_sleep_mode=False
+        actor_rollout_ref.rollout.enforce_eager=True
+        actor_rollout_ref.rollout.agent.num_workers=1
+        reward.num_workers=1
+        transfer_queue.backend.SimpleStorage.num_data_storage_units=1
+        ray_kwargs.ray_init.num_cpus=32
+        +ray_kwargs.ray_init.num_gpus=1
+    )
+}

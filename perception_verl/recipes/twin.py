@@ -1,0 +1,229 @@
+"""Inputs of the tiny CPU twin of the GRPO run (``recipes/run_tiny_cpu.sh``), built offline.
+
+- ``source``: a Geometry3K-shaped source (hub layout: ``data/<split>-00000-of-00001.parquet``) and the
+  published annotation form (``visual_key_info``) from the sample problems of
+  :mod:`perception_verl.recipes.samples`; ``data_prep/build_geometry3k.py`` turns them into verl rows.
+- ``policy``: a tiny ``Qwen2ForCausalLM`` (random weights, head_dim 64 as vLLM's CPU attention needs)
+  and a tokenizer trained on the sample texts, then *warmed*: a short supervised pass on sample
+  responses of every quality level (perceptive, correct, wrong, repetitive, malformed), so sampled
+  rollouts differ in reward and GRPO's advantages (and gradient) are not all zero.
+
+``python -m perception_verl.recipes.twin source OUT`` / ``policy OUT --train-file PARQUET``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "test")
+
+# The only verl config keys where the twin (recipes/run_tiny_cpu.sh) may differ from the GPU recipe
+# (recipes/run_qwen25vl_7b.sh): sizes, paths, logging and the CPU device. Pinned by
+# tests/test_recipes_twin.py, which composes both configs and compares every key.
+SIZE_DEVICE_KEYS = (
+    # size
+    "data.train_batch_size",
+    "data.max_prompt_length",
+    "data.max_response_length",
+    "actor_rollout_ref.actor.ppo_mini_batch_size",
+    "actor_rollout_ref.rollout.n",
+    "actor_rollout_ref.actor.optim.lr",
+    "trainer.total_epochs",
+    "trainer.save_freq",
+    "trainer.test_freq",
+    "trainer.val_before_train",
+    # paths and logging
+    "actor_rollout_ref.model.path",
+    "data.train_files",
+    "data.val_files",
+    "trainer.default_local_dir",
+    "trainer.rollout_data_dir",
+    "trainer.experiment_name",
+    "trainer.logger",
+    # device: CPU through verl_cpu_platform, one fake GPU, gloo
+    "trainer.device",
+    "trainer.n_gpus_per_node",
+    "actor_rollout_ref.rollout.tensor_model_parallel_size",
+    "actor_rollout_ref.model.override_config.attn_implementation",
+    "actor_rollout_ref.model.use_remove_padding",
+    "actor_rollout_ref.model.enable_gradient_checkpointing",
+    "actor_rollout_ref.actor.strategy",
+    "actor_rollout_ref.ref.strategy",
+    "actor_rollout_ref.actor.use_torch_compile",
+    "actor_rollout_ref.ref.use_torch_compile",
+    "actor_rollout_ref.rollout.enable_sleep_mode",
+    "actor_rollout_ref.rollout.enforce_eager",
+    "actor_rollout_ref.rollout.agent.num_workers",
+    "reward.num_workers",
+    "transfer_queue.backend.SimpleStorage.num_data_storage_units",
+    "ray_kwargs.ray_init.num_cpus",
+    "ray_kwargs.ray_init.num_gpus",
+)
+
+
+def source_records(split: str) -> list[dict]:
+    """Geometry3K-shaped records (images, problem, answer, id, choices, ground_truth) of the samples."""
+    from perception_verl.recipes.samples import PROBLEMS, figure_png
+
+    return [
+        {
+            "images": [{"bytes": figure_png(problem), "path": None}],
+            "problem": problem.problem,
+            "answer": problem.answer,
+            "id": index,
+            "choices": [problem.answer, problem.wrong_answer],
+            "ground_truth": "A",
+        }
+        for index, problem in enumerate(PROBLEMS)
+    ]
+
+
+def annotation_records() -> list[dict]:
+    """The published annotation form: the train records plus ``<infoK>`` tagged ``visual_key_info``."""
+    from perception_verl.recipes.samples import PROBLEMS
+
+    records = source_records("train")
+    return [
+        {
+            "images": record["images"],
+            "problem": record["problem"],
+            "answer": record["answer"],
+            "visual_key_info": "".join(
+                f"<info{k}>{fact}</info{k}>" for k, fact in enumerate(problem.annotations, start=1)
+            ),
+        }
+        for problem, record in zip(PROBLEMS, records, strict=True)
+    ]
+
+
+def write_source(out: Path) -> tuple[Path, Path]:
+    """Write ``out/geometry3k`` (hub layout) and ``out/annotations.parquet``; return both paths."""
+    from datasets import Dataset, Features, Image, List, Value
+
+    base = {"images": List(Image()), "problem": Value("string"), "answer": Value("string")}
+    source_features = Features(
+        {**base, "id": Value("int64"), "choices": List(Value("string")), "ground_truth": Value("string")}
+    )
+    source = out / "geometry3k"
+    (source / "data").mkdir(parents=True, exist_ok=True)
+    for split in SPLITS:
+        Dataset.from_list(source_records(split), features=source_features).to_parquet(
+            str(source / "data" / f"{split}-00000-of-00001.parquet")
+        )
+    annotations = out / "annotations.parquet"
+    Dataset.from_list(
+        annotation_records(), features=Features({**base, "visual_key_info": Value("string")})
+    ).to_parquet(str(annotations))
+    return source, annotations
+
+
+def warmup_texts() -> list[str]:
+    """Every sample response of every problem (one per quality level)."""
+    from perception_verl.recipes.samples import PROBLEMS, sample_responses
+
+    return [response.text for problem in PROBLEMS for response in sample_responses(problem)]
+
+
+def prompts_of(train_file: Path) -> list[list[dict]]:
+    """The chat prompts of a verl parquet, in row order."""
+    import pyarrow.parquet as pq
+
+    return [list(prompt) for prompt in pq.read_table(str(train_file), columns=["prompt"]).column(0).to_pylist()]
+
+
+def build_policy(
+    out: Path, train_file: Path, *, hidden: int = 128, layers: int = 2, steps: int = 150, seed: int = 0
+) -> dict:
+    """Save the warmed tiny policy (model + tokenizer) at ``out``; return the warm-up summary."""
+    import torch
+    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+
+    from perception_verl.recipes.samples import PROBLEMS, sample_responses
+    from perception_verl.recipes.tiny_tokenizer import BASE_CORPUS, build_tiny_tokenizer
+
+    prompts = prompts_of(train_file)
+    corpus = [*BASE_CORPUS, *warmup_texts(), *(m["content"] for p in prompts for m in p)]
+    build_tiny_tokenizer(out, vocab_size=1024, corpus=corpus)
+    tokenizer = AutoTokenizer.from_pretrained(str(out))
+    torch.manual_seed(seed)
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=hidden * 2,
+        num_hidden_layers=layers,
+        num_attention_heads=hidden // 64,
+        num_key_value_heads=hidden // 64,
+        head_dim=64,
+        max_position_embeddings=4096,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model = Qwen2ForCausalLM(config)
+    by_problem = {p.problem: p for p in PROBLEMS}
+    examples = []
+    for prompt in prompts:
+        text = prompt[-1]["content"]
+        problem = next((p for key, p in by_problem.items() if key.replace("<image>", "") in text), None)
+        if problem is None:
+            continue
+        head = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+        for response in sample_responses(problem):
+            prompt_ids = tokenizer(head, add_special_tokens=False)["input_ids"]
+            answer_ids = tokenizer(response.text + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
+            examples.append((prompt_ids, answer_ids))
+    if not examples:
+        raise ValueError(f"no prompt of {train_file} matches a sample problem")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    losses = []
+    for step in range(steps):
+        prompt_ids, answer_ids = examples[step % len(examples)]
+        ids = torch.tensor([prompt_ids + answer_ids])
+        labels = torch.tensor([[-100] * len(prompt_ids) + answer_ids])
+        loss = model(input_ids=ids, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    model.save_pretrained(str(out))
+    summary = {
+        "examples": len(examples),
+        "steps": steps,
+        "first_loss": losses[0],
+        "last_loss": sum(losses[-len(examples):]) / len(examples),
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+    (out / "warmup.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    source = sub.add_parser("source", help="write the Geometry3K-shaped source and annotations")
+    source.add_argument("out", type=Path)
+    policy = sub.add_parser("policy", help="build and warm the tiny policy")
+    policy.add_argument("out", type=Path)
+    policy.add_argument("--train-file", type=Path, required=True)
+    policy.add_argument("--steps", type=int, default=150)
+    args = parser.parse_args(argv)
+    if args.command == "source":
+        paths = write_source(args.out)
+        logger.info("wrote %s and %s", *paths)
+    else:
+        summary = build_policy(args.out, args.train_file, steps=args.steps)
+        logger.info("warmed the tiny policy: %s", summary)
+    return 0
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    raise SystemExit(main())
