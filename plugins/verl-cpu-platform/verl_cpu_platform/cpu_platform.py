@@ -29,8 +29,11 @@ class PlatformCPU(PlatformBase):
     def is_available(self) -> bool:
         return True
 
-    def current_device(self) -> int:
-        return 0
+    def current_device(self) -> str:  # type: ignore[override]
+        # torch.cpu.current_device() is "cpu": verl passes this to .to()/torch.device()
+        # (verl/utils/fsdp_utils.py:507 model.to(device=get_device_id())); an int would mean an
+        # accelerator ("Cannot access accelerator device when none is available").
+        return torch.cpu.current_device()
 
     def device_count(self) -> int:
         return 1

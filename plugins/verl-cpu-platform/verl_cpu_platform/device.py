@@ -34,10 +34,6 @@ class CpuDeviceModule:
         return 1
 
     @staticmethod
-    def current_device() -> int:
-        return 0
-
-    @staticmethod
     def set_device(device: Any) -> None:
         """Nothing to select: every rank uses the host."""
 
