@@ -249,12 +249,16 @@ pv_twin_overrides() {
         data.train_batch_size=3
         data.max_prompt_length=512
         data.max_response_length=384
+        data.dataloader_num_workers=0
         actor_rollout_ref.actor.ppo_mini_batch_size=3
         actor_rollout_ref.rollout.n=4
         actor_rollout_ref.actor.optim.lr=1e-4
         trainer.val_before_train=False
         "trainer.default_local_dir=$TWIN_DIR/checkpoints"
         "trainer.rollout_data_dir=$TWIN_DIR/rollouts"
+        # the tiny policy is a text model (no processor): verl's RLHFDataset then needs the rows
+        # read without their image column (the prompt keeps its <image> placeholder as text)
+        data.image_key=no_images_for_a_text_policy
         # --- device: CPU (verl_cpu_platform, VERL_PLATFORM=cpu), gloo, one fake GPU
         trainer.device=cpu
         +actor_rollout_ref.model.override_config.attn_implementation=sdpa

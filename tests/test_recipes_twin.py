@@ -24,7 +24,9 @@ def _bash_overrides(snippet: str) -> list[str]:
     env = {k: v for k, v in os.environ.items() if k not in _CLEARED}
     env.update(PYTHON=sys.executable, JUDGE_MODE="lexical", TWIN_DIR="/tmp/twin-under-test")
     script = f'source recipes/common.sh; {snippet}; printf "%s\\n" "${{PV_OVERRIDES[@]}}"'
-    out = subprocess.run(["bash", "-c", script], cwd=REPO, env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["bash", "-c", script], cwd=REPO, env=env, capture_output=True, text=True, check=True
+    )
     return out.stdout.splitlines()
 
 
@@ -49,7 +51,8 @@ def config_differences(a: list[str], b: list[str]) -> set[str]:
     """Dotted keys whose (unresolved) values differ between the configs composed from ``a`` and ``b``."""
     left = _leaves(OmegaConf.to_container(compose_trainer_config(a), resolve=False))
     right = _leaves(OmegaConf.to_container(compose_trainer_config(b), resolve=False))
-    return {key for key in left.keys() | right.keys() if left.get(key, "<absent>") != right.get(key, "<absent>")}
+    keys = left.keys() | right.keys()
+    return {key for key in keys if left.get(key, "<absent>") != right.get(key, "<absent>")}
 
 
 def test_twin_differs_from_the_gpu_recipe_only_at_size_and_device_keys() -> None:

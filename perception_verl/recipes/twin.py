@@ -31,6 +31,7 @@ SIZE_DEVICE_KEYS = (
     "data.train_batch_size",
     "data.max_prompt_length",
     "data.max_response_length",
+    "data.dataloader_num_workers",
     "actor_rollout_ref.actor.ppo_mini_batch_size",
     "actor_rollout_ref.rollout.n",
     "actor_rollout_ref.actor.optim.lr",
@@ -38,6 +39,8 @@ SIZE_DEVICE_KEYS = (
     "trainer.save_freq",
     "trainer.test_freq",
     "trainer.val_before_train",
+    # the twin's policy is a text model: rows are read without their images
+    "data.image_key",
     # paths and logging
     "actor_rollout_ref.model.path",
     "data.train_files",
@@ -134,7 +137,8 @@ def prompts_of(train_file: Path) -> list[list[dict]]:
     """The chat prompts of a verl parquet, in row order."""
     import pyarrow.parquet as pq
 
-    return [list(prompt) for prompt in pq.read_table(str(train_file), columns=["prompt"]).column(0).to_pylist()]
+    table = pq.read_table(str(train_file), columns=["prompt"])
+    return [list(prompt) for prompt in table.column(0).to_pylist()]
 
 
 def build_policy(
@@ -206,7 +210,9 @@ def build_policy(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     source = sub.add_parser("source", help="write the Geometry3K-shaped source and annotations")
     source.add_argument("out", type=Path)

