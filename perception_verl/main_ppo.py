@@ -79,7 +79,7 @@ def trainer_class(config: DictConfig) -> type:
 
 
 class RewardMetricsTaskRunner:
-    """The v1 task runner (a Ray actor once wrapped by :func:`task_runner`): verl's, with our trainer class."""
+    """verl's v1 task runner with our trainer class (a Ray actor once :func:`task_runner` wraps it)."""
 
     def __init__(self) -> None:
         self.trainer: Any = None

@@ -272,7 +272,8 @@ def test_v1_trainer_step_metrics_include_reward_components(
             keys.append(key)
             tags.append(tag)
         batch = KVBatchMeta(keys=keys, tags=tags, partition_id="train")
-        trainer_cls = with_reward_step_metrics(_rollout_done_trainer(PPOTrainerSync, batch, streamed=route == "streamed"))
+        done_cls = _rollout_done_trainer(PPOTrainerSync, batch, streamed=route == "streamed")
+        trainer_cls = with_reward_step_metrics(done_cls)
         trainer = trainer_cls(cfg)
         trainer._init_resource_pool_mgr()
         timing_raw = {"step": 1.0, "gen": 0.5}

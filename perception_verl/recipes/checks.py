@@ -173,8 +173,10 @@ def check_plugin(config: DictConfig) -> Check:
         return Check("verl plugin", not needed, detail if needed else f"{detail}; not needed for this config")
     if not status.registered:
         why = status.error or "nothing registered it"
-        return Check("verl plugin", False, f"{status.entry_point} did not register {REGISTERED_NAME!r}: {why}")
-    return Check("verl plugin", True, f"{status.entry_point} registered {REGISTERED_NAME!r} in verl's registry")
+        detail = f"{status.entry_point} did not register {REGISTERED_NAME!r}: {why}"
+        return Check("verl plugin", False, detail)
+    detail = f"{status.entry_point} registered {REGISTERED_NAME!r} in verl's registry"
+    return Check("verl plugin", True, detail)
 
 
 def is_perception_manager(config: DictConfig) -> bool:
