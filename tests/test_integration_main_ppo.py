@@ -1,24 +1,24 @@
-"""perception_verl.main_ppo: the verl internals it wraps keep their shape; the wrapped code logs our metrics.
+"""perception_verl.main_ppo: verl's public points it uses keep their shape; our step adds the metrics.
 
-If a test in the "pins" group fails after a verl upgrade, the wrapper in perception_verl/main_ppo.py
-must be revisited before it is used with that verl.
+If a test in the "pins" group fails after a verl upgrade, perception_verl/main_ppo.py and
+perception_verl/integration/step_metrics.py must be revisited before they are used with that verl.
 """
 
 from __future__ import annotations
 
+import ast
+import hashlib
 import inspect
-from pathlib import Path
+import re
 from typing import Any
 
-import numpy as np
 import pytest
-import torch
-from transformers import AutoTokenizer
 
 from perception_verl import main_ppo
-from perception_verl.integration.manager import EXTRA_KEYS
-from tests.support.tiny_model import build_tiny_tokenizer
-from tests.support.verl_harness import Sample, build_dataproto
+from perception_verl.integration import step_metrics
+
+# sha256 of verl 0.9.1's TaskRunnerV1 class source, which RewardMetricsTaskRunner follows
+TASK_RUNNER_V1_SHA = "351c387ab225ae2748ee8ff7975dc2a2f92ded0d742fe199ddb63da49af5ecee"
 
 
 def params(fn: Any) -> list[str]:
@@ -35,116 +35,120 @@ def test_pin_verl_version() -> None:
             main_ppo.check_verl_version(other)
 
 
+def _verl_source_sha(module: Any, qualname: str) -> str:
+    """sha256 of one top-level class or function of ``module``, as written (read with ast, not Ray)."""
+    source = inspect.getsource(module)
+    for node in ast.parse(source).body:
+        if getattr(node, "name", None) == qualname:
+            return hashlib.sha256(ast.get_source_segment(source, node).encode()).hexdigest()
+    raise AssertionError(f"{module.__name__}.{qualname} is gone")
+
+
 def test_pin_entry_point_and_task_runners() -> None:
+    """main_ppo does what verl's main does, through the public run_ppo; its runner follows TaskRunnerV1."""
     from verl.trainer import main_ppo as verl_main
-    from verl.trainer import main_ppo_v0
 
     assert params(verl_main.run_ppo) == ["config", "task_runner_class"]
-    assert "TaskRunnerV1" in inspect.getsource(verl_main.main)
-    assert "from verl.trainer.main_ppo_v0 import TaskRunner" in inspect.getsource(verl_main.main)
-    for actor in (verl_main.TaskRunnerV1, main_ppo_v0.TaskRunner):
-        # Ray's tracing may append a keyword-only _ray_trace_ctx
-        assert params(actor.__ray_actor_class__.run)[:2] == ["self", "config"]
+    body = inspect.getsource(verl_main.main)
+    steps = (
+        "auto_set_device(config)",
+        "validate_config(",
+        "run_ppo(config, task_runner_class=TaskRunnerV1)",
+        "from verl.trainer.main_ppo_v0 import TaskRunner",
+        "run_ppo(config, task_runner_class=TaskRunner)",
+    )
+    for step in steps:
+        assert step in body, f"verl's main_ppo.main changed ({step!r}): review perception_verl.main_ppo.run"
+    # RewardMetricsTaskRunner.run / build_agent_loop_manager follow this exact TaskRunnerV1 (verl 0.9.1).
+    assert _verl_source_sha(verl_main, "TaskRunnerV1") == TASK_RUNNER_V1_SHA, (
+        "verl's TaskRunnerV1 changed: bring perception_verl.main_ppo.RewardMetricsTaskRunner in line"
+    )
 
 
-def test_pin_v1_metric_computation() -> None:
+def test_pin_v1_public_step() -> None:
+    """The v1 extension point: fit calls the public step, then verl's metrics, then logs ``metrics``."""
     from verl.experimental.agent_loop.agent_loop import AgentLoopWorker
     from verl.trainer.ppo.v1.trainer_base import PPOTrainer
 
-    expected = ["self", "batch", "metrics", "timing_raw", "global_steps", "epoch"]
-    assert params(PPOTrainer._compute_metrics) == expected
-    assert "self._compute_metrics(batch, metrics" in inspect.getsource(PPOTrainer.fit)
-    # the reward extras reach TransferQueue inside each sample's extra_fields
+    assert params(PPOTrainer.step) == ["self", "metrics", "timing_raw"]
+    assert params(PPOTrainer.get_reward_handles) == ["self"]
+    fit = inspect.getsource(PPOTrainer.fit)
+    order = [
+        "batch = self.step(metrics, self.timing_raw)",
+        "self._compute_metrics(batch, metrics",
+        "tq.kv_clear(keys=batch.keys",
+        "self.logger.log(data=metrics, step=self.global_steps)",
+    ]
+    positions = [fit.find(line) for line in order]
+    assert -1 not in positions and positions == sorted(positions), positions
+    # streamed route: the reward extras reach TransferQueue inside each sample's extra_fields
     assert 'extra_fields["reward_extra_info"] = result["reward_extra_info"]' in inspect.getsource(
         AgentLoopWorker._compute_score
     )
-    assert '"data_source", "extra_fields"' in inspect.getsource(PPOTrainer._validate)
+    # colocated route: one TransferQueue field per reward extra key
+    colocate = inspect.getsource(PPOTrainer._compute_reward_colocate)
+    assert 'for key in rm_output.meta_info.get("reward_extra_keys", []):' in colocate
+    assert "write_back[key] = rm_output.non_tensor_batch[key]" in colocate
 
 
-def test_pin_legacy_metric_computation() -> None:
+def test_pin_legacy_trainer_has_no_public_metrics_hook() -> None:
+    """verl 0.9.1's legacy fit calls only private trainer methods: no public point for step metrics.
+
+    When this fails, verl's legacy trainer gained a public method in its loop (or changed): use it to
+    log the reward step metrics under trainer.use_v1=False, and update the README.
+    """
     from verl.trainer.ppo import ray_trainer
 
-    assert params(ray_trainer.compute_data_metrics) == ["batch", "use_critic"]
     fit = inspect.getsource(ray_trainer.RayPPOTrainer.fit)
-    assert "compute_data_metrics(batch=batch, use_critic=self.use_critic)" in fit
-    assert "batch.non_tensor_batch.update({k: np.array(v) for k, v in reward_extra_infos_dict" in fit
+    own_calls = set(re.findall(r"\bself\.([A-Za-z_]\w*)\(", fit))
+    assert own_calls and all(name.startswith("_") for name in own_calls), sorted(own_calls)
+    assert "metrics.update(compute_data_metrics(batch=batch, use_critic=self.use_critic))" in fit
+    assert "logger.log(data=metrics, step=self.global_steps)" in fit
 
 
-# ---------------------------------------------------------------- the wrapped code paths
+def test_v1_trainer_class_keeps_verls_mode() -> None:
+    from omegaconf import OmegaConf
+    from verl.trainer.ppo.v1 import PPOTrainerColocateAsync, PPOTrainerSync, get_trainer_cls
+
+    for mode, base in (("sync", PPOTrainerSync), ("colocate_async", PPOTrainerColocateAsync)):
+        config = OmegaConf.create({"trainer": {"use_v1": True, "v1": {"trainer_mode": mode}}})
+        cls = main_ppo.trainer_class(config)
+        assert issubclass(cls, base) and cls is main_ppo.trainer_class(config)
+        assert get_trainer_cls(mode) is base  # verl's registry is untouched
+        overridden = {name for name in vars(cls) if not name.startswith("_")}
+        assert overridden == {"step"}  # nothing but the public step: trainer_mode and the rest are verl's
 
 
-@pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return AutoTokenizer.from_pretrained(str(build_tiny_tokenizer(Path(tmp_path_factory.mktemp("tok")))))
+def test_task_runner_per_trainer(caplog: pytest.LogCaptureFixture) -> None:
+    from omegaconf import OmegaConf
+    from verl.trainer.main_ppo_v0 import TaskRunner
+
+    legacy = OmegaConf.create({"trainer": {"use_v1": False}})
+    with caplog.at_level("WARNING", logger="perception_verl.main_ppo"):
+        assert main_ppo.task_runner(legacy) is TaskRunner
+    assert "no public point" in caplog.text and "trainer.use_v1=True" in caplog.text
+    v1 = main_ppo.task_runner(OmegaConf.create({"trainer": {"use_v1": True}}))
+    assert hasattr(v1, "remote")  # a Ray actor class made from RewardMetricsTaskRunner
 
 
-def trained_batch(tokenizer: Any) -> Any:
-    """A batch as the legacy trainer holds it when it computes step metrics."""
-    answer = "<answer>\\boxed{7}</answer>"
-    samples = [Sample("Find f.", answer, "7", ["a"], uid=str(i // 2)) for i in range(4)]
-    data = build_dataproto(tokenizer, samples)
-    prompt_len = data.batch["prompts"].shape[1]
-    response_mask = data.batch["attention_mask"][:, prompt_len:]
-    scores = torch.zeros_like(response_mask, dtype=torch.float32)
-    last = response_mask.sum(dim=1) - 1
-    totals = torch.tensor([1.7, 1.0, 0.1, 0.35])
-    scores[torch.arange(4), last] = totals
-    data.batch["response_mask"] = response_mask
-    data.batch["token_level_scores"] = scores
-    data.batch["token_level_rewards"] = scores
-    data.batch["advantages"] = scores.clone()
-    data.batch["returns"] = scores.clone()
-    extras = {
-        "score": totals.tolist(),
-        "acc": [1.0, 1.0, 0.0, 0.0],
-        "accuracy": [1.0, 1.0, 0.0, 0.0],
-        "format": [1.0, 1.0, 1.0, 0.0],
-        "perception": [1.0, 0.0, 0.0, 0.5],
-        "perception_excluded": [0.0, 1.0, 1.0, 0.0],
-        "repetition": [0.0, 0.0, -0.5, 0.0],
-        "num_annotations": [2.0, 0.0, 3.0, 2.0],
-        "judge_failed": [0.0, 0.0, 1.0, 0.0],
-        "judge_latency_s": [0.2, 0.0, 1.0, 0.0],
-        "judge_cached": [0.0, 0.0, 0.0, 0.0],
-        "accuracy_timed_out": [0.0, 0.0, 0.0, 0.0],
-        "ground_truth_invalid": [0.0, 0.0, 0.0, 0.0],
-    }
-    assert tuple(extras) == EXTRA_KEYS
-    data.non_tensor_batch.update({k: np.array(v) for k, v in extras.items()})
-    data.meta_info["reward_extra_keys"] = list(extras)
-    return data
-
-
-def test_legacy_trainer_metrics_include_reward_components(
-    tokenizer: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from verl.trainer.ppo import ray_trainer
-
-    monkeypatch.setattr(ray_trainer, "compute_data_metrics", ray_trainer.compute_data_metrics)
-    main_ppo.install_reward_step_metrics(v1=False)
-    main_ppo.install_reward_step_metrics(v1=False)  # idempotent
-    wrapped = ray_trainer.compute_data_metrics
-    assert wrapped.__wrapped__.__module__ == "verl.trainer.ppo.metric_utils"
-
-    metrics = wrapped(batch=trained_batch(tokenizer), use_critic=False)
-    assert metrics["critic/score/mean"] == pytest.approx(0.7875)  # verl's own metrics are kept
-    assert metrics["reward/score/mean"] == pytest.approx(0.7875)
-    assert metrics["reward/accuracy/mean"] == 0.5
-    assert metrics["reward/perception/mean"] == 0.75
-    assert metrics["reward/perception_excluded/share"] == 0.5
-    assert metrics["reward/judge_failed/rate"] == pytest.approx(1 / 3)
-
-
-def test_v1_reward_metrics_from_transfer_queue_fields() -> None:
+def _stored_batch() -> tuple[Any, dict[str, dict[str, Any]]]:
     from transfer_queue import KVBatchMeta
 
+    infos = {
+        "k0": {"accuracy": 1.0, "perception": 1.0, "perception_excluded": 0.0},
+        "k1": {"accuracy": 0.0, "perception": 0.0, "perception_excluded": 1.0},
+        "pad": {"accuracy": 0.0, "perception": 0.0, "perception_excluded": 0.0},
+    }
+    batch = KVBatchMeta(keys=list(infos), tags=[{}, {}, {"is_padding": True}], partition_id="train")
+    return batch, infos
+
+
+@pytest.mark.parametrize("route", ["streamed", "colocated"])
+def test_reward_metrics_from_transfer_queue_fields(route: str) -> None:
+    batch, infos = _stored_batch()
     stored = {
-        "k0": {"extra_fields": {"reward_extra_info": {"accuracy": 1.0, "perception": 1.0,
-                                                      "perception_excluded": 0.0}}, "data_source": "geo"},
-        "k1": {"extra_fields": {"reward_extra_info": {"accuracy": 0.0, "perception": 0.0,
-                                                      "perception_excluded": 1.0}}, "data_source": "geo"},
-        "pad": {"extra_fields": {"reward_extra_info": {"accuracy": 0.0, "perception": 0.0,
-                                                       "perception_excluded": 0.0}}, "data_source": "geo"},
+        key: {"extra_fields": {"reward_extra_info": info}, "data_source": "geo", **info}
+        for key, info in infos.items()
     }
     calls = []
 
@@ -152,30 +156,13 @@ def test_v1_reward_metrics_from_transfer_queue_fields() -> None:
         calls.append((tuple(keys), partition_id, tuple(select_fields)))
         return {field: [stored[k][field] for k in keys] for field in select_fields}
 
-    batch = KVBatchMeta(
-        keys=["k0", "k1", "pad"],
-        tags=[{}, {}, {"is_padding": True}],
-        partition_id="train",
-        fields=["extra_fields", "data_source"],
-    )
-    metrics = main_ppo.v1_reward_metrics(batch, kv_batch_get)
-    assert calls == [(("k0", "k1", "pad"), "train", ("extra_fields", "data_source"))]
+    colocated = list(next(iter(infos.values()))) if route == "colocated" else None
+    metrics = step_metrics.batch_reward_metrics(batch, kv_batch_get, colocated_keys=colocated)
+    wanted = ("extra_fields", "data_source") if colocated is None else (*colocated, "data_source")
+    assert calls == [(("k0", "k1", "pad"), "train", wanted)]
     assert metrics["reward/accuracy/mean"] == 0.5
     assert metrics["reward/perception/mean"] == 1.0
     assert metrics["reward/perception_excluded/share"] == 0.5
-
-
-def test_task_runner_installs_the_wrapper_before_verl_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    from verl.trainer import main_ppo as verl_main
-
-    installed: list[bool] = []
-    monkeypatch.setattr(main_ppo, "install_reward_step_metrics", lambda v1: installed.append(v1))
-    runner_cls = main_ppo._runner_class(verl_main.TaskRunnerV1.__ray_actor_class__, v1=True)
-    assert issubclass(runner_cls, verl_main.TaskRunnerV1.__ray_actor_class__)
-    runner = runner_cls()
-    with pytest.raises(Exception):  # noqa: B017  (verl's run needs a full config; the hook ran first)
-        runner.run(None)
-    assert installed == [True]
 
 
 def test_entry_point_takes_verls_hydra_arguments() -> None:

@@ -189,16 +189,40 @@ def test_registered_name_through_ray_setup_hook(
     check_reward_loop_output(data, out, SAMPLES[:2])
 
 
+def _rollout_done_trainer(base: type, batch: Any, *, streamed: bool) -> type:
+    """``base`` with rollout, reward and training already done (stand-ins for the GPU workers).
+
+    ``prepare_step`` submits nothing and ``_step_once`` hands back ``batch``, already in TransferQueue;
+    ``get_reward_handles`` says whether rewards were streamed with rollout or computed colocated.
+    """
+
+    class RolloutDone(base):  # type: ignore[misc, valid-type]
+        def prepare_step(self) -> dict:
+            return {}
+
+        def _step_once(self, metrics: dict, timing_raw: dict, sample_batch_size: int) -> Any:
+            return batch
+
+        def get_reward_handles(self) -> Any:
+            return ["reward-loop-worker"] if streamed else None
+
+    return RolloutDone
+
+
+@pytest.mark.parametrize("route", ["streamed", "colocated"])
 def test_v1_trainer_step_metrics_include_reward_components(
-    ray_cluster: None, tokenizer_path: Path, tokenizer: Any, monkeypatch: pytest.MonkeyPatch
+    ray_cluster: None, tokenizer_path: Path, tokenizer: Any, route: str
 ) -> None:
-    """Rewards streamed as verl's agent loop does, kept in TransferQueue, read by the v1 trainer's metrics."""
+    """Rewards scored by verl's reward loop, kept in TransferQueue by either route, logged by the v1 trainer.
+
+    The trainer is verl's ``PPOTrainerSync`` with our public ``step`` extension; verl's own ``step``
+    (metrics aggregation) and ``_compute_metrics`` run unchanged, in the order ``fit`` runs them.
+    """
     from transfer_queue import KVBatchMeta
     from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage
     from verl.trainer.ppo.v1 import PPOTrainerSync
-    from verl.trainer.ppo.v1.trainer_base import PPOTrainer
 
-    from perception_verl import main_ppo
+    from perception_verl.integration.step_metrics import with_reward_step_metrics
 
     cfg = compose_trainer_config(
         [
@@ -223,36 +247,38 @@ def test_v1_trainer_step_metrics_include_reward_components(
         token_level_rewards=rm_scores, response_mask=response_mask, index=data.non_tensor_batch["uid"]
     )
 
-    monkeypatch.setattr(PPOTrainer, "_compute_metrics", PPOTrainer._compute_metrics)
-    main_ppo.install_reward_step_metrics(v1=True)
     metrics: dict[str, Any] = {}
     with transfer_queue_session(cfg) as tq:
         keys, tags = [], []
         for i, result in enumerate(results):
             n = int(lengths[i])
             key, tag = f"{SAMPLES[i].uid}_{i}_0", {"min_global_steps": 0, "max_global_steps": 0}
-            tq.kv_put(
-                key=key,
-                partition_id="train",
-                fields={
-                    "prompts": data.batch["prompts"][i],
-                    "responses": data.batch["responses"][i, :n],
-                    "response_mask": response_mask[i, :n],
-                    "rm_scores": rm_scores[i, :n],
-                    "advantages": advantages[i, :n],
-                    "returns": returns[i, :n],
-                    "num_turns": 1,
-                    "extra_fields": {"reward_extra_info": result["reward_extra_info"]},
-                    "data_source": SAMPLES[i].data_source,
-                },
-                tag=tag,
-            )
+            fields = {
+                "prompts": data.batch["prompts"][i],
+                "responses": data.batch["responses"][i, :n],
+                "response_mask": response_mask[i, :n],
+                "rm_scores": rm_scores[i, :n],
+                "advantages": advantages[i, :n],
+                "returns": returns[i, :n],
+                "num_turns": 1,
+                "data_source": SAMPLES[i].data_source,
+            }
+            if route == "streamed":  # verl's agent loop: the extras ride in extra_fields
+                fields["extra_fields"] = {"reward_extra_info": result["reward_extra_info"]}
+            else:  # verl's _compute_reward_colocate: one field per reward_extra_keys entry
+                fields["extra_fields"] = {}
+                fields.update(result["reward_extra_info"])
+            tq.kv_put(key=key, partition_id="train", fields=fields, tag=tag)
             keys.append(key)
             tags.append(tag)
-        trainer = PPOTrainerSync(cfg)
-        trainer._init_resource_pool_mgr()
         batch = KVBatchMeta(keys=keys, tags=tags, partition_id="train")
-        trainer._compute_metrics(batch, metrics, {"step": 1.0, "gen": 0.5}, global_steps=1, epoch=0)
+        done_cls = _rollout_done_trainer(PPOTrainerSync, batch, streamed=route == "streamed")
+        trainer_cls = with_reward_step_metrics(done_cls)
+        trainer = trainer_cls(cfg)
+        trainer._init_resource_pool_mgr()
+        timing_raw = {"step": 1.0, "gen": 0.5}
+        stepped = trainer.step(metrics, timing_raw)
+        trainer._compute_metrics(stepped, metrics, timing_raw, global_steps=1, epoch=0)
 
     assert metrics["critic/score/mean"] == pytest.approx(np.mean(scores))  # verl's own metrics still there
     assert metrics["reward/score/mean"] == pytest.approx(np.mean(scores))

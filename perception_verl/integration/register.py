@@ -1,11 +1,10 @@
 """Registers :class:`PerceptionRewardManager` in verl's reward-loop registry under ``"perception"``.
 
-Importing this module is the registration (verl's ``@register`` mechanism). verl resolves
-``reward.reward_manager.source=register`` with ``reward.reward_manager.name=perception`` in the
-trainer process and in every reward-loop Ray worker, so this module must be imported in each of
-them: pass Ray's worker setup hook through verl's config,
-``+ray_kwargs.ray_init.runtime_env.worker_process_setup_hook=perception_verl.integration.register.setup``.
-``source=importlib`` needs none of this and is the recommended path.
+Importing this module is the registration (verl's ``@register`` mechanism), and it raises if that
+fails. An installed package needs none of it: verl loads the ``verl.plugins`` entry point
+(:mod:`perception_verl.plugin`) in every process. This module is for a process that imported the
+manager before verl (see the README), and :func:`setup` for command lines that still pass it as Ray's
+``worker_process_setup_hook``.
 """
 
 from __future__ import annotations

@@ -146,6 +146,39 @@ def check_manager(config: DictConfig) -> Check:
     return Check("reward manager", True, f"{cls.__module__}.{cls.__qualname__}")
 
 
+def check_plugin(config: DictConfig) -> Check:
+    """Whether verl sees our ``verl.plugins`` entry point and has ``perception`` in its registry.
+
+    Required when the config selects ``source=register name=perception``; otherwise a report, which
+    still fails when the installed plugin is broken (verl itself would only log that at DEBUG).
+    """
+    import verl  # noqa: F401  (loads the verl.plugins entry points in this process)
+
+    from perception_verl.plugin import ENTRY_POINT_GROUP, ENTRY_POINT_NAME, REGISTERED_NAME, plugin_status
+
+    manager = config.reward.reward_manager
+    needed = manager.source == "register" and manager.name == REGISTERED_NAME
+    status = plugin_status()
+    if status.entry_point is None:
+        detail = (
+            f"no {ENTRY_POINT_GROUP!r} entry point named {ENTRY_POINT_NAME!r} is installed "
+            "(pip install the perception-verl package into this environment)"
+        )
+        return Check("verl plugin", not needed, detail if needed else f"{detail}; not needed for this config")
+    if not status.enabled_by_policy:
+        detail = (
+            f"VERL_USE_EXTERNAL_PLUGINS={status.policy} keeps verl from loading it "
+            f"(unset it, or list {ENTRY_POINT_NAME!r})"
+        )
+        return Check("verl plugin", not needed, detail if needed else f"{detail}; not needed for this config")
+    if not status.registered:
+        why = status.error or "nothing registered it"
+        detail = f"{status.entry_point} did not register {REGISTERED_NAME!r}: {why}"
+        return Check("verl plugin", False, detail)
+    detail = f"{status.entry_point} registered {REGISTERED_NAME!r} in verl's registry"
+    return Check("verl plugin", True, detail)
+
+
 def is_perception_manager(config: DictConfig) -> bool:
     manager = config.reward.reward_manager
     if manager.source == "importlib":

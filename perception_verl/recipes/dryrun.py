@@ -22,6 +22,7 @@ from perception_verl.recipes.checks import (
     check_judge,
     check_manager,
     check_model_path,
+    check_plugin,
     check_verl,
     is_perception_manager,
 )
@@ -90,6 +91,7 @@ def run_checks(overrides: Sequence[str]) -> tuple[list[Check], list[str]]:
         )
     config = migrate_legacy_reward_impl(config)
     checks.append(check_verl(config))
+    checks.append(check_plugin(config))
     manager_check = check_manager(config)
     checks.append(manager_check)
     options = None

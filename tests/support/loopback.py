@@ -15,6 +15,8 @@ Switches are plain attributes, read on every request, so a test may change them 
 that is not JSON), ``malformed_rate`` and ``wrong_count_rate`` (content faults, which requests
 carrying SGLang's ``regex`` constraint never get); ``health_ok``; ``model``;
 ``api_key`` (require ``Authorization: Bearer``). Faults are drawn from a seeded ``random.Random``.
+:meth:`LoopbackServer.hold` makes chat requests wait (received, counted in flight, not answered)
+until :meth:`LoopbackServer.release`: tests order events with it instead of with latencies.
 
 Counters: ``routes`` (requests per path), ``outcomes`` (per chat outcome), ``in_flight`` and
 ``max_in_flight`` (chat requests received and not yet answered, queued ones included, whose client
@@ -144,6 +146,7 @@ class LoopbackServer:
         self._stopping: asyncio.Event | None = None
         self._queue: asyncio.Semaphore | None = None
         self._queue_size: int | None = None
+        self._gate: asyncio.Event | None = None
         self.port = port
 
     # ------------------------------------------------------------------ lifecycle
@@ -207,8 +210,27 @@ class LoopbackServer:
         self._thread = None
         self._loop = None
 
+    def hold(self) -> None:
+        """Keep chat requests waiting, once received, until :meth:`release`."""
+        self._on_loop(lambda: self._gate.clear() if self._gate is not None else None)
+
+    def release(self) -> None:
+        """Let held chat requests (and later ones) be answered."""
+        self._on_loop(lambda: self._gate.set() if self._gate is not None else None)
+
+    def _on_loop(self, action: Callable[[], Any]) -> None:
+        if self._loop is None:
+            raise RuntimeError("LoopbackServer is not started")
+
+        async def run() -> None:
+            action()
+
+        asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout=30)
+
     async def _startup(self) -> None:
         self._stopping = asyncio.Event()
+        self._gate = asyncio.Event()
+        self._gate.set()
         app = web.Application()
         app.router.add_get("/health", self._health)
         app.router.add_get("/v1/models", self._models)
@@ -285,6 +307,8 @@ class LoopbackServer:
             self.outcomes["rejected"] += 1
             return _error(503, "server busy")
         async with self._slot(cap):
+            assert self._gate is not None
+            await self._gate.wait()
             return await self._generate(request, body, messages)
 
     def _slot(self, cap: int | None) -> asyncio.Semaphore | _NoSlot:

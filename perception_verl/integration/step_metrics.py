@@ -1,0 +1,84 @@
+"""Reward step metrics for verl's v1 trainer, added through its public ``step`` method.
+
+verl 0.9.1 stores the reward manager's ``reward_extra_info`` with each sample in TransferQueue but
+its step metrics leave it out. :func:`with_reward_step_metrics` subclasses the trainer class that
+``trainer.v1.trainer_mode`` selects and extends its public ``step(metrics, timing_raw)``: after
+verl's own step, the batch's reward extras are read back from TransferQueue and
+:func:`perception_verl.integration.metrics.reward_metrics` is added to ``metrics``, which ``fit``
+then completes with verl's own metrics and logs. The extras arrive by one of two routes:
+
+- streamed (reward loop workers score during rollout, verl's default and the perception manager's
+  only route): inside each sample's ``extra_fields["reward_extra_info"]``;
+- colocated (a reward model without its own resource pool, ``get_reward_handles()`` is ``None``):
+  one TransferQueue field per ``reward_extra_keys`` entry, written by the trainer.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from perception_verl.integration.metrics import reward_metrics
+
+KvBatchGet = Callable[..., Any]
+
+
+def extras_from_extra_fields(extra_fields: Sequence[Any]) -> dict[str, list[Any]]:
+    """Per-key lists from each sample's ``extra_fields["reward_extra_info"]`` (``None`` where absent)."""
+    infos = [
+        (f.get("reward_extra_info") or {}) if isinstance(f, Mapping) else {} for f in extra_fields
+    ]
+    keys: list[str] = []
+    for info in infos:
+        keys.extend(k for k in info if k not in keys)
+    return {key: [info.get(key) for info in infos] for key in keys}
+
+
+def _kept(values: Any, keep: Sequence[bool]) -> list[Any]:
+    return [v for v, k in zip(list(values), keep, strict=True) if k]
+
+
+def batch_reward_metrics(
+    batch: Any, kv_batch_get: KvBatchGet, *, colocated_keys: Sequence[str] | None = None
+) -> dict[str, float]:
+    """Reward step metrics of a v1 trainer batch (``KVBatchMeta``), read back from TransferQueue.
+
+    ``colocated_keys`` None reads the streamed route (``extra_fields``); a sequence reads those
+    separate fields (the colocated route). Padding samples are left out, as verl's metrics do.
+    """
+    if not batch.keys:
+        return {}
+    fields = ["extra_fields", "data_source"] if colocated_keys is None else [*colocated_keys, "data_source"]
+    data = kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=fields)
+    keep = [not tag.get("is_padding", False) for tag in batch.tags]
+    if not any(keep):
+        keep = [True] * len(keep)
+    sources = _kept(data["data_source"], keep)
+    if colocated_keys is None:
+        return reward_metrics(extras_from_extra_fields(_kept(data["extra_fields"], keep)), sources)
+    return reward_metrics({key: _kept(data[key], keep) for key in colocated_keys}, sources)
+
+
+@functools.cache
+def with_reward_step_metrics(base: type) -> type:
+    """``base`` (a verl v1 ``PPOTrainer`` subclass) whose ``step`` also adds the reward step metrics.
+
+    Same class for the same ``base``; everything else, ``trainer_mode`` included, is ``base``'s.
+    """
+
+    class RewardStepMetricsTrainer(base):  # type: ignore[misc, valid-type]
+        def step(self, metrics: dict, timing_raw: dict) -> Any:
+            batch = super().step(metrics, timing_raw)
+            import transfer_queue as tq
+
+            from perception_verl.integration.manager import EXTRA_KEYS
+
+            colocated = None if self.get_reward_handles() is not None else list(EXTRA_KEYS)
+            metrics.update(batch_reward_metrics(batch, tq.kv_batch_get, colocated_keys=colocated))
+            return batch
+
+    RewardStepMetricsTrainer.__name__ = f"RewardStepMetrics{base.__name__}"
+    RewardStepMetricsTrainer.__qualname__ = RewardStepMetricsTrainer.__name__
+    RewardStepMetricsTrainer.__doc__ = f"verl's {base.__name__}, plus reward step metrics from its batches."
+    return RewardStepMetricsTrainer
