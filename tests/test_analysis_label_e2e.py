@@ -80,7 +80,9 @@ def test_lexical_labels_then_mcnemar(tmp_path: Path) -> None:
     assert read_labels(outs["base"]) == {**expected_base, "tagged": True}
     assert read_labels(outs["trained"]) == {**expected_trained, "tagged": True}
     rows = [json.loads(line) for line in outs["base"].read_text().splitlines()]
-    assert rows[3] == {"id": "p4", "correct": False, "perception": 0.5, "num_annotations": 2}
+    assert rows[3] == {
+        "id": "p4", "correct": False, "perception": 0.5, "num_annotations": 2, "judge": "lexical",
+    }
 
     result = last_json(run_module(
         "perception_verl.analysis.mcnemar",
@@ -172,5 +174,7 @@ def test_bad_generations_and_arguments(tmp_path: Path, capsys: pytest.CaptureFix
         label_main(["--generations", str(generations), "--out", str(out), "--judge", "sglang"])
     assert "--judge sglang needs --judge-url and --judge-model" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        label_main(["--generations", str(generations), "--out", str(out), "--judge", "lexical", "--threshold", "0"])
+        label_main(
+            ["--generations", str(generations), "--out", str(out), "--judge", "lexical", "--threshold", "0"]
+        )
     assert "--threshold must be in (0, 1]" in capsys.readouterr().err

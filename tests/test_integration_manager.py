@@ -82,7 +82,8 @@ def test_annotations_read_from_extra_info_path(tokenizer: Any) -> None:
     data = build_dataproto(tokenizer, SAMPLES[:1], annotations_field="extra_info")
     default = run_all(make_manager(tokenizer, judge="lexical"), data)[0]["reward_extra_info"]
     assert default["num_annotations"] == 0.0 and default["perception_excluded"] == 1.0
-    moved = run_all(make_manager(tokenizer, judge="lexical", annotations_key="extra_info.annotations"), data)[0]
+    moved_manager = make_manager(tokenizer, judge="lexical", annotations_key="extra_info.annotations")
+    moved = run_all(moved_manager, data)[0]
     assert moved["reward_extra_info"]["num_annotations"] == 2.0
     assert moved["reward_score"] == pytest.approx(expected(SAMPLES[0]).score)
 

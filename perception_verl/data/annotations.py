@@ -52,10 +52,10 @@ def parse_info_tags(text: str, *, row: object | None = None) -> list[str]:
             problem = "an unbalanced tag" if tagged else "text outside the tags"
             raise _malformed(text, f"{problem} at {rest[:40]!r}", row)
         opened, body, closed = match.groups()
-        if opened != closed:
-            raise _malformed(text, f"<info{opened}> closed by </info{closed}> (mismatched tags)", row)
         if _ANY_TAG.search(body):
             raise _malformed(text, f"a tag nested inside <info{opened}>", row)
+        if opened != closed:
+            raise _malformed(text, f"<info{opened}> closed by </info{closed}> (mismatched tags)", row)
         if int(opened) in found:
             raise _malformed(text, f"<info{opened}> appears twice", row)
         found[int(opened)] = body
