@@ -59,6 +59,9 @@ pv_defaults() {
     JUDGE_MODE="${JUDGE_MODE:-external}"
     JUDGE_URL="${JUDGE_URL:-http://127.0.0.1:30000}"
     JUDGE_MODEL="${JUDGE_MODEL:-Qwen/Qwen2.5-32B-Instruct-AWQ}"
+    # Bound (s) on waiting for a judge still loading, before verl starts and again in each reward
+    # worker; 1800 covers a 32B judge started at the same time (launch_sglang_judge.sh waits as long).
+    JUDGE_WAIT_S="${JUDGE_WAIT_S:-20}"
     JUDGE_NNODES="${JUDGE_NNODES:-1}"
     JUDGE_GPUS="${JUDGE_GPUS:-8}"
     JUDGE_TP="${JUDGE_TP:-1}"
@@ -165,6 +168,7 @@ pv_build_overrides() {
                 +reward.reward_kwargs.judge=sglang
                 "+reward.reward_kwargs.judge_urls=\"$JUDGE_URL\""
                 "+reward.reward_kwargs.judge_model=\"$JUDGE_MODEL\""
+                "+reward.reward_kwargs.health_timeout_s=$JUDGE_WAIT_S"
             )
             ;;
         verl)
@@ -220,6 +224,11 @@ pv_train() {
         return $?
     fi
     pv_print_command "${command[@]}"
+    # The judge must answer before verl loads anything (the reward workers check it again).
+    if [[ "$JUDGE_MODE" == "external" ]]; then
+        "$python" -m perception_verl.recipes.preflight --urls "$JUDGE_URL" --model "$JUDGE_MODEL" \
+            --timeout-s "$JUDGE_WAIT_S" || return 1
+    fi
     export PYTHONUNBUFFERED=1
     exec "${command[@]}"
 }

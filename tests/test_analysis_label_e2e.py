@@ -80,7 +80,9 @@ def test_lexical_labels_then_mcnemar(tmp_path: Path) -> None:
     assert read_labels(outs["base"]) == {**expected_base, "tagged": True}
     assert read_labels(outs["trained"]) == {**expected_trained, "tagged": True}
     rows = [json.loads(line) for line in outs["base"].read_text().splitlines()]
-    assert rows[3] == {"id": "p4", "correct": False, "perception": 0.5, "num_annotations": 2}
+    assert rows[3] == {
+        "id": "p4", "correct": False, "perception": 0.5, "num_annotations": 2, "judge": "lexical",
+    }
 
     result = last_json(run_module(
         "perception_verl.analysis.mcnemar",
@@ -97,14 +99,15 @@ def test_threshold_lets_partial_perception_count(tmp_path: Path) -> None:
     generations = write_generations(tmp_path / "gen.jsonl", BASE)
     out = tmp_path / "labels.jsonl"
     assert label_main(["--generations", str(generations), "--out", str(out), "--threshold", "0.5",
-                       "--no-progress"]) == 0
+                       "--judge", "lexical", "--no-progress"]) == 0
     assert read_labels(out)["p4"] is True
 
 
 def test_sglang_judge_over_loopback_server(tmp_path: Path) -> None:
     generations = write_generations(tmp_path / "gen.jsonl", TRAINED)
     lexical_out = tmp_path / "lexical.jsonl"
-    assert label_main(["--generations", str(generations), "--out", str(lexical_out), "--no-progress"]) == 0
+    assert label_main(["--generations", str(generations), "--out", str(lexical_out), "--judge", "lexical",
+                       "--no-progress"]) == 0
     with fake_sglang() as server:
         out = tmp_path / "sglang.jsonl"
         summary = last_json(run_module(
@@ -117,8 +120,14 @@ def test_sglang_judge_over_loopback_server(tmp_path: Path) -> None:
     assert summary["labelled"] == 7
     assert summary["judge_failures"] == 0
     assert summary["judge_metrics"]["judged"] == 7
-    # the loopback judge answers with lexical verdicts, so the labels match the offline judge's
-    assert out.read_text() == lexical_out.read_text()
+    # the loopback judge answers with lexical verdicts, so the labels match the offline judge's;
+    # each file records which judge labelled it
+    assert summary["judge"] == f"sglang:{JUDGE_MODEL}@{server.url}"
+    sglang_rows = [json.loads(line) for line in out.read_text().splitlines()]
+    lexical_rows = [json.loads(line) for line in lexical_out.read_text().splitlines()]
+    assert {r.pop("judge") for r in sglang_rows} == {summary["judge"]}
+    assert {r.pop("judge") for r in lexical_rows} == {"lexical"}
+    assert sglang_rows == lexical_rows
     assert chat_requests == 7  # one request per response with annotations
     assert all(body["model"] == JUDGE_MODEL and "regex" in body for body in bodies)
 
@@ -146,6 +155,7 @@ def test_unreachable_judge_exits_with_clear_error(tmp_path: Path) -> None:
     proc = run_module(
         "perception_verl.analysis.label_perception", "--generations", str(generations), "--out", str(out),
         "--judge", "sglang", "--judge-url", url, "--judge-model", JUDGE_MODEL, "--no-progress",
+        "--health-timeout-s", "2",
     )
     assert proc.returncode == 3
     assert "judge unavailable" in proc.stderr
@@ -157,12 +167,14 @@ def test_bad_generations_and_arguments(tmp_path: Path, capsys: pytest.CaptureFix
     generations = tmp_path / "gen.jsonl"
     generations.write_text('{"id": 1, "response": "a"}\n{"id": 1, "response": "b"}\n')
     out = tmp_path / "labels.jsonl"
-    assert label_main(["--generations", str(generations), "--out", str(out)]) == 2
+    assert label_main(["--generations", str(generations), "--out", str(out), "--judge", "lexical"]) == 2
     assert "gen.jsonl:2: duplicate id 1" in capsys.readouterr().err
     assert not out.exists()
     with pytest.raises(SystemExit):
         label_main(["--generations", str(generations), "--out", str(out), "--judge", "sglang"])
     assert "--judge sglang needs --judge-url and --judge-model" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        label_main(["--generations", str(generations), "--out", str(out), "--threshold", "0"])
+        label_main(
+            ["--generations", str(generations), "--out", str(out), "--judge", "lexical", "--threshold", "0"]
+        )
     assert "--threshold must be in (0, 1]" in capsys.readouterr().err

@@ -107,7 +107,8 @@ def test_invalid_ground_truths_are_counted_failures_in_the_reward_loop(
     data = build_dataproto(tokenizer, samples)
     for i, truth in enumerate(truths):
         data.non_tensor_batch["reward_model"][i] = {"style": "rule", "ground_truth": truth}
-    config = OmegaConf.create({"reward": {"reward_kwargs": {}}, "trainer": {"use_v1": True}})
+    kwargs = {"judge": "lexical"}
+    config = OmegaConf.create({"reward": {"reward_kwargs": kwargs}, "trainer": {"use_v1": True}})
     manager = PerceptionRewardManager(config, tokenizer, compute_score=None)
 
     async def go() -> list[dict]:

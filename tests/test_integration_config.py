@@ -30,7 +30,7 @@ def test_defaults_follow_the_paper() -> None:
     assert config == PerceptionRewardConfig()
     assert config.weights == RewardWeights()
     assert (config.judge, config.failure_policy, config.annotations_key) == (
-        "lexical",
+        None,
         "exclude",
         "reward_model.annotations",
     )
@@ -156,6 +156,6 @@ def test_recipe_overrides_pass_verls_own_config_validation() -> None:
 @pytest.mark.parametrize("key", ["judge_urls", "judge_model", "api_key_env"])
 def test_http_judge_options_without_judge_sglang_fail(key: str) -> None:
     value = "http://judge:30000" if key == "judge_urls" else "NAME"
-    with pytest.raises(RewardConfigError, match=rf"'{key}' is set but judge=lexical.*judge=sglang"):
-        from_kwargs({key: value})
+    with pytest.raises(RewardConfigError, match=rf"'{key}' is set but judge=lexical ignores.*judge=sglang"):
+        from_kwargs({"judge": "lexical", key: value})
     assert from_kwargs({"judge": "sglang", key: value}).judge == "sglang"

@@ -64,7 +64,7 @@ def expected(sample: Sample) -> Any:
 
 
 def test_lexical_scores_match_the_reward_functions(tokenizer: Any) -> None:
-    outputs = run_all(make_manager(tokenizer), build_dataproto(tokenizer, SAMPLES))
+    outputs = run_all(make_manager(tokenizer, judge="lexical"), build_dataproto(tokenizer, SAMPLES))
     for sample, out in zip(SAMPLES, outputs, strict=True):
         breakdown = expected(sample)
         info = out["reward_extra_info"]
@@ -80,9 +80,10 @@ def test_lexical_scores_match_the_reward_functions(tokenizer: Any) -> None:
 
 def test_annotations_read_from_extra_info_path(tokenizer: Any) -> None:
     data = build_dataproto(tokenizer, SAMPLES[:1], annotations_field="extra_info")
-    default = run_all(make_manager(tokenizer), data)[0]["reward_extra_info"]
+    default = run_all(make_manager(tokenizer, judge="lexical"), data)[0]["reward_extra_info"]
     assert default["num_annotations"] == 0.0 and default["perception_excluded"] == 1.0
-    moved = run_all(make_manager(tokenizer, annotations_key="extra_info.annotations"), data)[0]
+    moved_manager = make_manager(tokenizer, judge="lexical", annotations_key="extra_info.annotations")
+    moved = run_all(moved_manager, data)[0]
     assert moved["reward_extra_info"]["num_annotations"] == 2.0
     assert moved["reward_score"] == pytest.approx(expected(SAMPLES[0]).score)
 
@@ -90,11 +91,11 @@ def test_annotations_read_from_extra_info_path(tokenizer: Any) -> None:
 def test_bad_rows_fail_with_the_row_named(tokenizer: Any) -> None:
     bad = build_dataproto(tokenizer, [Sample("p", GOOD, "7", [1, 2])])
     with pytest.raises(AnnotationError, match="index=0"):
-        run_all(make_manager(tokenizer), bad)
+        run_all(make_manager(tokenizer, judge="lexical"), bad)
     missing = build_dataproto(tokenizer, SAMPLES[:1])
     missing.non_tensor_batch["reward_model"][0] = {"style": "rule"}
     with pytest.raises(KeyError, match=r"reward_model\.ground_truth"):
-        run_all(make_manager(tokenizer), missing)
+        run_all(make_manager(tokenizer, judge="lexical"), missing)
 
 
 def sglang_kwargs(url: str, **extra: Any) -> dict[str, Any]:
@@ -116,7 +117,9 @@ def test_http_judge_shared_and_health_checked_once(tokenizer: Any) -> None:
                 await first.close()
 
         outputs = asyncio.run(go())
-        assert server.routes["/health"] == 1
+        # one check as each manager is built (in the reward worker, before any sample), one as the
+        # shared judge starts on the scoring loop
+        assert server.routes["/health"] == 3
         assert server.routes["/v1/chat/completions"] == 3  # the row without annotations is not judged
         assert all("regex" in body for body in server.received)
     for sample, out in zip(SAMPLES, outputs, strict=True):
@@ -157,7 +160,8 @@ def test_judge_launched_by_verl_reached_through_its_router_address(tokenizer: An
     judge_path = build_tiny_tokenizer(tmp_path / "judge")  # verl loads the judge's tokenizer from here
     cfg = compose_trainer_config(
         [
-            *perception_reward_overrides(tokenizer.name_or_path, {"judge": "sglang"}),
+            # no judge named: verl's router address implies the HTTP judge
+            *perception_reward_overrides(tokenizer.name_or_path, {}),
             "reward.reward_model.enable=True",
             "reward.reward_model.enable_resource_pool=True",
             f"reward.reward_model.model_path={judge_path}",
@@ -178,7 +182,8 @@ def test_judge_launched_by_verl_reached_through_its_router_address(tokenizer: An
                 await worker.reward_manager.close()
 
         outputs = asyncio.run(go())
-        assert server.routes["/health"] == 1 and server.routes["/v1/chat/completions"] == 3
+        assert worker.reward_manager.options.judge == "sglang"
+        assert server.routes["/health"] == 2 and server.routes["/v1/chat/completions"] == 3
     for sample, out in zip(SAMPLES, outputs, strict=True):
         assert out["reward_score"] == pytest.approx(expected(sample).score)
 
@@ -202,7 +207,7 @@ def test_a_stalled_accuracy_check_scores_zero_and_the_step_goes_on(
             state["left_at"] = time.monotonic()
 
     monkeypatch.setattr(manager_module, "accuracy_reward", stalled)
-    manager = make_manager(tokenizer, accuracy_timeout_s=0.2)
+    manager = make_manager(tokenizer, judge="lexical", accuracy_timeout_s=0.2)
     outputs = run_all(manager, build_dataproto(tokenizer, SAMPLES[:1]))
     scored_at = time.monotonic()
     info = outputs[0]["reward_extra_info"]
@@ -218,7 +223,7 @@ def test_accuracy_timeout_must_be_positive(tokenizer: Any) -> None:
     from perception_verl.integration.config import RewardConfigError
 
     with pytest.raises(RewardConfigError, match="accuracy_timeout_s"):
-        make_manager(tokenizer, accuracy_timeout_s=0)
+        make_manager(tokenizer, judge="lexical", accuracy_timeout_s=0)
 
 
 def test_http_judge_admits_a_bounded_number_of_samples_at_once(

@@ -140,7 +140,7 @@ def test_sglang_judge_through_verl_reward_loop(
         out = score_with_reward_loop(
             compose_trainer_config(perception_reward_overrides(tokenizer_path, kwargs)), data
         )
-        assert server.routes["/health"] == 1  # one worker, one health check
+        assert server.routes["/health"] == 2  # one worker: checked as it is built, then as its judge starts
         assert server.routes["/v1/chat/completions"] == 4
     check_reward_loop_output(data, out, SAMPLES)
     assert out.non_tensor_batch["judge_failed"].tolist() == [0.0] * 5
@@ -151,7 +151,7 @@ def test_failures_and_missing_annotations_in_step_metrics(
 ) -> None:
     unannotated = [Sample(s.prompt, s.response, s.ground_truth, None, uid=s.uid) for s in SAMPLES]
     bare = score_with_reward_loop(
-        compose_trainer_config(perception_reward_overrides(tokenizer_path)),
+        compose_trainer_config(perception_reward_overrides(tokenizer_path, {"judge": "lexical"})),
         build_dataproto(tokenizer, unannotated),
     )
     bare_metrics = reward_metrics({k: bare.non_tensor_batch[k] for k in bare.meta_info["reward_extra_keys"]})
@@ -182,6 +182,7 @@ def test_registered_name_through_ray_setup_hook(
         "reward.reward_manager.source=register",
         "reward.reward_manager.name=perception",
         "reward.num_workers=1",
+        "+reward.reward_kwargs.judge=lexical",
         f"actor_rollout_ref.model.path={tokenizer_path}",
     ]
     data = build_dataproto(tokenizer, SAMPLES[:2])

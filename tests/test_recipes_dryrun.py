@@ -46,9 +46,18 @@ def _env(**extra: str) -> dict[str, str]:
     return {**keep, "PYTHON": sys.executable, "DRY_RUN": "1", **extra}
 
 
+# The fixture files hold 3 rows: 2 prompts per step make one step per epoch (8 rollouts x 2 = 16
+# samples, divisible by the recipe's 8 GPUs).
+SMALL_BATCH = ("data.train_batch_size=2", "actor_rollout_ref.actor.ppo_mini_batch_size=2")
+
+
 def _dry_run(script: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["bash", str(RECIPES / script), *args], env=_env(**env), capture_output=True, text=True, timeout=240
+        ["bash", str(RECIPES / script), *SMALL_BATCH, *args],
+        env=_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
 
 
@@ -56,7 +65,7 @@ def _overrides(**env: str) -> list[str]:
     snippet = 'source recipes/common.sh; pv_defaults; pv_build_overrides; printf "%s\\n" "${PV_OVERRIDES[@]}"'
     out = subprocess.run(["bash", "-c", snippet], cwd=REPO, env=_env(**env), capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    return out.stdout.splitlines()
+    return [*out.stdout.splitlines(), *SMALL_BATCH]
 
 
 def _failed(checks: list[Check]) -> dict[str, str]:
@@ -168,7 +177,7 @@ def test_batch_not_divisible_by_gpus_fails_in_verl_validation(data_dir: Path) ->
     checks, _ = run_checks([*overrides, *fixed_micro_batches])
     failed = _failed(checks)
     assert list(failed) == ["verl config"]
-    assert "real_train_batch_size (1024) must be divisible" in failed["verl config"]
+    assert "real_train_batch_size (16) must be divisible" in failed["verl config"]
 
 
 def test_legacy_reward_keys_that_main_ppo_ignores_fail(data_dir: Path) -> None:

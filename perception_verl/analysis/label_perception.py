@@ -37,6 +37,7 @@ from perception_verl.analysis.generations import (
 )
 from perception_verl.analysis.labels import LabelId
 from perception_verl.atomic import write_atomically
+from perception_verl.client.replicas import url_list
 from perception_verl.judge.base import Judge, JudgeResult
 
 logger = logging.getLogger(__name__)
@@ -155,6 +156,13 @@ def write_jsonl_atomic(path: str | Path, rows: Sequence[dict[str, Any]]) -> None
     )
 
 
+def judge_name(args: argparse.Namespace) -> str:
+    """The judge recorded in every label row and the summary, e.g. ``sglang:MODEL@http://h:30000``."""
+    if args.judge == "lexical":
+        return "lexical"
+    return f"sglang:{args.judge_model}@{','.join(url_list(args.judge_url))}"
+
+
 def build_judge(args: argparse.Namespace) -> Judge:
     """The judge the CLI arguments ask for (imported here so lexical runs need no HTTP client)."""
     if args.judge == "lexical":
@@ -165,12 +173,13 @@ def build_judge(args: argparse.Namespace) -> Judge:
     from perception_verl.judge.sglang import SGLangJudge, SGLangJudgeConfig
 
     client = ChatClientConfig(
-        urls=tuple(args.judge_url),
+        urls=url_list(args.judge_url),
         model=args.judge_model,
         api_key_env=args.api_key_env,
         max_concurrency=args.concurrency,
         timeout_s=args.timeout_s,
         max_retries=args.max_retries,
+        health_timeout_s=args.health_timeout_s,
     )
     return SGLangJudge(
         SGLangJudgeConfig(
@@ -203,7 +212,7 @@ def render(summary: dict[str, Any], out: Path) -> str:
     """Human-readable summary of a labelling run."""
     lines = [
         f"labelled {summary['labelled']} of {summary['rows']} rows "
-        f"({summary['correct']} perception-correct) -> {out}",
+        f"({summary['correct']} perception-correct) with judge {summary['judge']} -> {out}",
     ]
     if summary["skipped_no_annotations"]:
         lines.append(
@@ -226,10 +235,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--generations", required=True, metavar="FILE.jsonl", help="saved generations")
     parser.add_argument("--out", required=True, metavar="LABELS.jsonl", help="labels to write")
-    parser.add_argument("--judge", choices=("lexical", "sglang"), default="lexical", help="default: lexical")
+    parser.add_argument(
+        "--judge", choices=("lexical", "sglang"), required=True,
+        help="sglang (an LLM judge at --judge-url) or lexical (offline word overlap); no default",
+    )
     parser.add_argument(
         "--judge-url", action="append", default=[], metavar="URL",
-        help="SGLang server base URL (repeat for replicas; --judge sglang)",
+        help="judge base URL; a comma list or repeated for replicas (--judge sglang)",
     )
     parser.add_argument("--judge-model", help="served model name (--judge sglang)")
     parser.add_argument("--api-key-env", help="environment variable holding the judge's API key")
@@ -243,6 +255,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-response-chars", type=int, default=6000)
     parser.add_argument("--timeout-s", type=float, default=60.0)
     parser.add_argument("--max-retries", type=int, default=4)
+    parser.add_argument(
+        "--health-timeout-s", type=float, default=30.0,
+        help="bound on waiting for a judge still loading (default 30)",
+    )
     parser.add_argument("--id-key", default="id")
     parser.add_argument("--response-key", default="response")
     parser.add_argument("--annotations-key", default="annotations")
@@ -258,8 +274,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--threshold must be in (0, 1], got {args.threshold}")
     if args.concurrency < 1:
         parser.error(f"--concurrency must be at least 1, got {args.concurrency}")
-    if args.judge == "sglang" and (not args.judge_url or not args.judge_model):
+    if args.judge == "sglang" and (not url_list(args.judge_url) or not args.judge_model):
         parser.error("--judge sglang needs --judge-url and --judge-model")
+    if args.judge == "lexical" and (args.judge_url or args.judge_model or args.api_key_env):
+        parser.error("--judge-url, --judge-model, --api-key-env need --judge sglang (lexical ignores it)")
     keys = GenerationKeys(id=args.id_key, response=args.response_key, annotations=args.annotations_key)
     try:
         rows = read_generations(args.generations, keys)
@@ -276,8 +294,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except JudgeStartError as exc:
         sys.stderr.write(f"error: judge unavailable: {exc}\n")
         return 3
-    write_jsonl_atomic(args.out, outcome.labels)
-    summary = outcome.summary(len(rows))
+    name = judge_name(args)
+    write_jsonl_atomic(args.out, [{**label, "judge": name} for label in outcome.labels])
+    summary = {"judge": name, **outcome.summary(len(rows))}
     metrics = getattr(judge, "metrics", None)
     if callable(metrics):
         summary["judge_metrics"] = metrics()

@@ -21,7 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -186,6 +187,12 @@ def render(result: McNemarResult, alpha: float, paired: PairedLabels | None = No
     return "\n".join(lines)
 
 
+def _id_types(labels: Mapping[Any, bool]) -> str:
+    """The JSON types of a label file's ids, e.g. ``integer (12)`` or ``string (3), integer (1)``."""
+    counts = Counter("integer" if isinstance(i, int) else "string" for i in labels)
+    return ", ".join(f"{kind} ({n})" for kind, n in counts.most_common()) or "none (empty file)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m perception_verl.analysis.mcnemar",
@@ -221,7 +228,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.counts is not None:
             result = mcnemar_test(args.counts[0], args.counts[1], method=args.method)
         else:
-            paired = pair_labels(read_labels(args.labels_a), read_labels(args.labels_b))
+            labels_a, labels_b = read_labels(args.labels_a), read_labels(args.labels_b)
+            paired = pair_labels(labels_a, labels_b)
+            if paired.table.n_pairs == 0:
+                raise LabelFileError(
+                    f"no id is in both {args.labels_a} and {args.labels_b}, so there is nothing to compare; "
+                    f"id types: A {_id_types(labels_a)}, B {_id_types(labels_b)} (ids compare as written: "
+                    "7 and \"7\" differ)"
+                )
             if args.strict and paired.n_unpaired:
                 raise LabelFileError(
                     f"{len(paired.only_a)} ids only in {args.labels_a}, "

@@ -17,6 +17,7 @@ from perception_verl.annotate.pipeline import PipelineConfig, RunSummary, run_pi
 from perception_verl.annotate.sources import Columns, Problem, load_problems
 from perception_verl.annotate.store import ResultStore, StoreError
 from perception_verl.client import ChatClient, ChatClientConfig, JudgeUnavailable
+from perception_verl.client.replicas import url_list
 from perception_verl.data.loading import SourceError
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     for role, default_tokens in (("solver", 4096), ("extractor", 1024)):
         group = parser.add_argument_group(f"{role} endpoint")
         group.add_argument(
-            f"--{role}-url", action="append", required=True, help="base URL; repeat for replicas"
+            f"--{role}-url", action="append", required=True, help="base URL (comma list for replicas)"
         )
         group.add_argument(f"--{role}-model", required=True, help="served model name")
         group.add_argument(f"--{role}-api-key-env", help="environment variable holding the API key")
@@ -94,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def client_config(args: argparse.Namespace, role: str) -> ChatClientConfig:
     return ChatClientConfig(
-        urls=tuple(getattr(args, f"{role}_url")),
+        urls=url_list(getattr(args, f"{role}_url")),
         model=getattr(args, f"{role}_model"),
         api_key_env=getattr(args, f"{role}_api_key_env"),
         max_concurrency=args.concurrency,

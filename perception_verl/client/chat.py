@@ -20,6 +20,7 @@ out of everything the server sends back (error bodies, before they are cut; repl
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import os
@@ -68,6 +69,7 @@ class ChatClientConfig:
     backoff_base_s: float = 0.5
     backoff_max_s: float = 8.0
     health_timeout_s: float = 30.0
+    health_poll_s: float = 2.0
     replica_cooldown_s: float = 5.0
 
     def __post_init__(self) -> None:
@@ -81,6 +83,7 @@ class ChatClientConfig:
             "max_concurrency": self.max_concurrency,
             "timeout_s": self.timeout_s,
             "health_timeout_s": self.health_timeout_s,
+            "health_poll_s": self.health_poll_s,
         }
         for name, value in positive.items():
             if value <= 0:
@@ -231,31 +234,52 @@ class ChatClient:
     async def start(self) -> None:
         """Check every URL: ``/health`` answers 200 and ``/v1/models`` lists ``config.model``.
 
-        The whole check takes at most ``health_timeout_s``. Unusable replicas are logged and skipped
-        for a cool-down; :class:`JudgeUnavailable` (naming each URL and its fault) if none is usable.
+        A server still loading (port not open yet, or ``/health`` answering 5xx) is waited for,
+        re-probed every ``health_poll_s`` with a progress line, for at most ``health_timeout_s`` in
+        all. Unusable replicas are logged and skipped for a cool-down; :class:`JudgeUnavailable`
+        (first line: each URL and its fault) if none is usable by then.
         """
         state = self._loop_state()
-        problems = await asyncio.gather(*(self._check(state, r.url) for r in self._pool.replicas))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.health_timeout_s
+        for attempt in itertools.count():
+            remaining = max(deadline - loop.time(), 1e-3)
+            problems = await asyncio.gather(
+                *(self._check(state, r.url, remaining) for r in self._pool.replicas)
+            )
+            usable = any(p is None for p in problems)
+            if usable or not all(_still_loading(p) for p in problems) or loop.time() >= deadline:
+                break
+            waited = self.config.health_timeout_s - (deadline - loop.time())
+            if attempt % 5 == 0:
+                logger.warning(
+                    "waiting for the judge at %s to come up (%s); %.0f s of %g s (health_timeout_s)",
+                    ", ".join(r.url for r in self._pool.replicas), problems[0], waited,
+                    self.config.health_timeout_s,
+                )
+            await asyncio.sleep(min(self.config.health_poll_s, max(deadline - loop.time(), 0.0)))
         for replica, problem in zip(self._pool.replicas, problems, strict=True):
             if problem is None:
                 self._pool.mark_ok(replica)
             else:
                 self._pool.mark_down(replica)
                 logger.warning("judge server %s is not usable: %s", replica.url, problem)
-        if all(p is not None for p in problems):
+        if not usable:
             detail = "; ".join(f"{r.url}: {p}" for r, p in zip(self._pool.replicas, problems, strict=True))
             await self.close()
-            raise JudgeUnavailable(f"no usable judge server for model {self.config.model!r}: {detail}")
+            raise JudgeUnavailable(
+                f"no usable judge server for model {self.config.model!r}: {detail} "
+                f"(waited up to {self.config.health_timeout_s:g} s, health_timeout_s)"
+            )
         logger.info(
             "judge model %r ready at %s", self.config.model, ", ".join(self._pool.healthy_urls())
         )
 
-    async def _check(self, state: _LoopState, url: str) -> str | None:
-        limit = self.config.health_timeout_s
+    async def _check(self, state: _LoopState, url: str, limit: float) -> str | None:
         try:
             return await asyncio.wait_for(self._probe(state, url), timeout=limit)
         except asyncio.TimeoutError:
-            return f"no answer to the health check within {limit:g} s (timeout)"
+            return f"no answer to the health check within {self.config.health_timeout_s:g} s (timeout)"
 
     async def _probe(self, state: _LoopState, url: str) -> str | None:
         try:
@@ -396,6 +420,13 @@ class ChatClient:
     def healthy_urls(self) -> list[str]:
         """Replicas not cooling down after a failure."""
         return self._pool.healthy_urls()
+
+
+def _still_loading(problem: str | None) -> bool:
+    """A health fault of a server that is starting: nothing listening yet, or ``/health`` not yet 200."""
+    return problem is not None and problem.startswith(
+        ("connection refused", "GET /health returned HTTP 5", "GET /v1/models returned HTTP 5")
+    )
 
 
 def _parse_retry_after(value: str | None) -> float | None:

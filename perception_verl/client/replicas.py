@@ -73,3 +73,14 @@ class ReplicaPool:
     def healthy_urls(self) -> list[str]:
         now = self._clock()
         return [r.url for r in self.replicas if r.healthy(now)]
+
+
+def url_list(values: Sequence[str] | str | None) -> tuple[str, ...]:
+    """Replica URLs from a comma list, repeated options, or both (``["a,b", "c"]`` -> ``(a, b, c)``).
+
+    Every tool takes replicas this way, as the recipes' ``JUDGE_URL`` does.
+    """
+    if values is None:
+        return ()
+    items = [values] if isinstance(values, str) else list(values)
+    return tuple(url.strip() for item in items for url in item.split(",") if url.strip())

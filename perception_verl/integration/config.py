@@ -1,21 +1,26 @@
 """The perception reward manager's options, read once from verl's ``reward.reward_kwargs``.
 
-Every option has a default; a recipe sets only what it changes, e.g.
+Every option but the judge has a default; a recipe sets only what it changes, e.g.
 ``+reward.reward_kwargs.judge=sglang +reward.reward_kwargs.judge_urls=http://judge:30000``.
 :func:`from_kwargs` is pure: it validates the whole mapping and raises :class:`RewardConfigError`
 naming the offending key (with close matches for a misspelt one) before any sample is scored.
+
+There is no default judge. :func:`resolve_judge` names the backend a run uses: the one set with
+``judge``; else the HTTP judge when ``judge_urls`` is given or verl launched a judge (it passes a
+router address); else, with a perception weight of 0, no judge at all (``"none"``); otherwise it
+stops the run naming the option. The offline lexical judge is used only when named.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from perception_verl.rewards.total import RewardWeights
 
-JUDGE_BACKENDS = ("lexical", "sglang")
+JUDGE_BACKENDS = ("lexical", "sglang", "none")
 FAILURE_POLICIES = ("exclude", "raise")
 DEFAULT_ANNOTATIONS_KEY = "reward_model.annotations"
 ANNOTATION_ROOTS = ("reward_model", "extra_info")
@@ -33,13 +38,15 @@ class RewardConfigError(ValueError):
 class PerceptionRewardConfig:
     """Validated options of :class:`~perception_verl.integration.manager.PerceptionRewardManager`.
 
+    ``judge`` ``None`` means not named (see :func:`resolve_judge`); ``"none"`` judges nothing
+    (perception left out of every score, only with a perception weight of 0).
     ``judge_urls`` empty with ``judge="sglang"`` means "use the judge verl launched"
     (``reward.reward_model.enable=True``; verl passes its router address to the manager).
     ``judge_model`` ``None`` then means verl's ``reward.reward_model.model_path``.
     """
 
     weights: RewardWeights = field(default_factory=RewardWeights)
-    judge: str = "lexical"
+    judge: str | None = None
     judge_urls: tuple[str, ...] = ()
     judge_model: str | None = None
     api_key_env: str | None = None
@@ -225,11 +232,62 @@ def from_kwargs(kwargs: Mapping[str, Any] | None) -> PerceptionRewardConfig:
         values["failure_policy"] = _choice("failure_policy", raw["failure_policy"], FAILURE_POLICIES)
     if "annotations_key" in raw:
         values["annotations_key"] = _annotations_key(raw["annotations_key"])
-    if values.get("judge", PerceptionRewardConfig.judge) == "lexical":
+    judge = values.get("judge")
+    if judge in ("lexical", "none"):
         stray = [key for key in _SGLANG_ONLY if values.get(key)]
         if stray:
             raise RewardConfigError(
-                f"option {stray[0]!r} is set but judge=lexical (the default) ignores it; "
-                "add reward.reward_kwargs.judge=sglang to use the LLM judge"
+                f"option {stray[0]!r} is set but judge={judge} ignores it; "
+                "set reward.reward_kwargs.judge=sglang to use the LLM judge"
             )
-    return PerceptionRewardConfig(**values)
+    if judge is None and values.get("judge_urls"):
+        values["judge"] = "sglang"
+    options = PerceptionRewardConfig(**values)
+    if options.judge == "none" and options.weights.perception > 0:
+        raise RewardConfigError(
+            f"reward.reward_kwargs.judge=none judges nothing, but weights.perception="
+            f"{options.weights.perception:g}; name a judge (judge=sglang with judge_urls) or set "
+            "reward.reward_kwargs.weights.perception=0"
+        )
+    return options
+
+
+NO_JUDGE_HELP = (
+    "set reward.reward_kwargs.judge_urls=http://HOST:PORT (the HTTP judge you serve), or "
+    "reward.reward_model.enable=True (a judge verl launches), or reward.reward_kwargs.judge=lexical "
+    "(the offline word-overlap judge, for plumbing checks only), or "
+    "reward.reward_kwargs.weights.perception=0 (no perception reward)"
+)
+
+
+def resolve_judge(options: PerceptionRewardConfig, *, verl_judge: bool) -> PerceptionRewardConfig:
+    """``options`` with the judge backend named; :class:`RewardConfigError` when none is implied.
+
+    ``verl_judge`` is True when verl launched a judge (it passes ``reward_router_address``; in a dry
+    run: ``reward.reward_model.enable=True``), which implies the HTTP judge.
+    """
+    if verl_judge and options.judge in ("lexical", "none"):
+        raise RewardConfigError(
+            f"verl launches a judge (reward.reward_model.enable=True) but reward.reward_kwargs.judge="
+            f"{options.judge} never calls it; set reward.reward_kwargs.judge=sglang or "
+            "reward.reward_model.enable=False"
+        )
+    if options.judge is not None:
+        return options
+    if verl_judge:
+        return replace(options, judge="sglang")
+    if options.weights.perception == 0:
+        return replace(options, judge="none")
+    raise RewardConfigError(
+        f"no perception judge named: weights.perception={options.weights.perception:g} needs "
+        f"reward.reward_kwargs.judge; {NO_JUDGE_HELP}"
+    )
+
+
+def judge_label(options: PerceptionRewardConfig, urls: tuple[str, ...] = (), model: str | None = None) -> str:
+    """How summaries, label files and log lines name the judge, e.g. ``sglang:Qwen/X@http://h:30000``."""
+    if options.judge != "sglang":
+        return str(options.judge)
+    model = model or options.judge_model or "?"
+    where = ",".join(urls or options.judge_urls) or "verl-launched"
+    return f"sglang:{model}@{where}"

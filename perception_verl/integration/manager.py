@@ -36,7 +36,13 @@ from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
 from perception_verl.data.annotations import parse_annotations
 from perception_verl.integration import judges
-from perception_verl.integration.config import PerceptionRewardConfig, RewardConfigError, from_kwargs
+from perception_verl.integration.config import (
+    PerceptionRewardConfig,
+    RewardConfigError,
+    from_kwargs,
+    judge_label,
+    resolve_judge,
+)
 from perception_verl.judge.base import Judge, JudgeResult
 from perception_verl.rewards.accuracy import AccuracyResult, accuracy_reward
 from perception_verl.rewards.deadline import DeadlineCall, DeadlineExceeded
@@ -121,6 +127,24 @@ def check_routing(config: Any, options: PerceptionRewardConfig) -> None:
         )
 
 
+def judge_client_config(
+    options: PerceptionRewardConfig, reward_router_address: str | None, verl_model_path: str | None
+) -> Any:
+    """The HTTP judge's :class:`~perception_verl.client.chat.ChatClientConfig` for these options."""
+    from perception_verl.client.chat import ChatClientConfig
+
+    urls, model = judge_endpoint(options, reward_router_address, verl_model_path)
+    return ChatClientConfig(
+        urls=urls,
+        model=model,
+        api_key_env=options.api_key_env,
+        max_concurrency=options.max_concurrency,
+        timeout_s=options.timeout_s,
+        max_retries=options.max_retries,
+        health_timeout_s=options.health_timeout_s,
+    )
+
+
 def build_judge(
     options: PerceptionRewardConfig, reward_router_address: str | None, verl_model_path: str | None
 ) -> tuple[object, Any]:
@@ -130,20 +154,12 @@ def build_judge(
 
         chars = options.max_response_chars
         return ("lexical", chars), lambda: LexicalJudge(max_response_chars=chars)
-    from perception_verl.client.chat import ChatClientConfig
+    if options.judge != "sglang":
+        raise RewardConfigError(f"no judge to build for reward.reward_kwargs.judge={options.judge}")
     from perception_verl.judge.sglang import SGLangJudge, SGLangJudgeConfig
 
-    urls, model = judge_endpoint(options, reward_router_address, verl_model_path)
     judge_config = SGLangJudgeConfig(
-        client=ChatClientConfig(
-            urls=urls,
-            model=model,
-            api_key_env=options.api_key_env,
-            max_concurrency=options.max_concurrency,
-            timeout_s=options.timeout_s,
-            max_retries=options.max_retries,
-            health_timeout_s=options.health_timeout_s,
-        ),
+        client=judge_client_config(options, reward_router_address, verl_model_path),
         max_new_tokens=options.max_new_tokens,
         constrained=options.constrained,
         max_response_chars=options.max_response_chars,
@@ -236,7 +252,10 @@ class PerceptionRewardManager(RewardManagerBase):
         reward_model_tokenizer: Any = None,
     ) -> None:
         super().__init__(config, tokenizer, compute_score)
-        self.options = from_kwargs(_config_get(config, "reward.reward_kwargs", {}))
+        self.options = resolve_judge(
+            from_kwargs(_config_get(config, "reward.reward_kwargs", {})),
+            verl_judge=bool(reward_router_address),
+        )
         self.reward_router_address = reward_router_address
         self.reward_model_tokenizer = reward_model_tokenizer
         if self.options.judge == "sglang":
@@ -244,9 +263,30 @@ class PerceptionRewardManager(RewardManagerBase):
         self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
         )
-        self._judge_key, self._judge_factory = build_judge(
-            self.options, reward_router_address, _config_get(config, "reward.reward_model.model_path")
+        verl_model = _config_get(config, "reward.reward_model.model_path")
+        self.judge_name = self.options.judge
+        if self.options.judge == "sglang":
+            self._start_check(reward_router_address, verl_model)
+        else:
+            logger.info("perception reward manager: judge %s", self.judge_name)
+        self._judge_key, self._judge_factory = (
+            build_judge(self.options, reward_router_address, verl_model)
+            if self.options.judge != "none"
+            else (None, None)
         )
+
+    def _start_check(self, reward_router_address: str | None, verl_model: str | None) -> None:
+        """Health-check the HTTP judge now, in the reward worker, before the first rollout is scored."""
+        from perception_verl.client.errors import JudgeUnavailable
+        from perception_verl.client.health import check_health
+
+        client = judge_client_config(self.options, reward_router_address, verl_model)
+        self.judge_name = judge_label(self.options, client.urls, client.model)
+        logger.info("perception reward manager: judge %s (health check at start)", self.judge_name)
+        try:
+            check_health(client)
+        except JudgeUnavailable as error:
+            raise JudgeUnavailable(f"perception judge health check failed at start: {error}") from None
 
     async def judge(self) -> Judge:
         """The started judge shared on this event loop (health-checked once)."""
@@ -280,8 +320,8 @@ class PerceptionRewardManager(RewardManagerBase):
             return AccuracyResult(0.0, ACCURACY_TIMEOUT, "")
 
     async def verdicts(self, annotations: Sequence[str], response: str) -> JudgeResult | None:
-        """The judge's result (``None`` without annotations); raises under ``failure_policy=raise``."""
-        if not annotations:
+        """The judge's result (``None`` without annotations or judge); raises if ``failure_policy=raise``."""
+        if not annotations or self._judge_factory is None:
             return None
         judge = await self.judge()
         result = await judge.judge(annotations, response)

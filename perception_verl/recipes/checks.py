@@ -105,13 +105,24 @@ def read_data_report(path: str, annotations_key: str) -> DataReport:
     return DataReport(str(path), table.num_rows, with_truth, with_annotations, total)
 
 
-def check_data(role: str, path: str, annotations_key: str, *, need_annotations: bool) -> Check:
-    """A data file exists, is a parquet with ground truths and (where the reward needs them) annotations."""
+def check_data(
+    role: str, path: str, annotations_key: str, *, need_annotations: bool
+) -> tuple[Check, DataReport | None]:
+    """A data file exists, is a parquet with ground truths and (where the reward needs them) annotations.
+
+    Validation files need no annotations: perception is then simply not part of validation.
+    """
     name = f"data ({role})"
     try:
         report = read_data_report(path, annotations_key)
     except (OSError, ValueError) as error:
-        return Check(name, False, str(error))
+        return Check(name, False, str(error)), None
+    return _data_check(name, role, report, annotations_key, need_annotations=need_annotations), report
+
+
+def _data_check(
+    name: str, role: str, report: DataReport, annotations_key: str, *, need_annotations: bool
+) -> Check:
     counts = (
         f"{report.path}: {report.rows} rows, {report.with_ground_truth} with a ground truth, "
         f"{report.with_annotations} with annotations ({report.mean_annotations:.1f} per annotated row)"
@@ -121,6 +132,13 @@ def check_data(role: str, path: str, annotations_key: str, *, need_annotations: 
     if report.with_ground_truth < report.rows:
         return Check(name, False, f"{counts}; rows without reward_model.ground_truth cannot be scored")
     if report.with_annotations == 0:
+        if need_annotations and role == "validation":
+            return Check(
+                name,
+                True,
+                f"{counts}; no annotations, so perception is not part of validation "
+                "(accuracy, format and repetition are)",
+            )
         if need_annotations:
             return Check(
                 name,
@@ -131,6 +149,48 @@ def check_data(role: str, path: str, annotations_key: str, *, need_annotations: 
             )
         return Check(name, True, f"{counts} (perception weight is 0, annotations not needed)")
     return Check(name, True, counts)
+
+
+def kept_after_overlong_filter(config: DictConfig, paths: Sequence[str]) -> int | None:
+    """Training rows verl's ``RLHFDataset`` keeps after ``data.filter_overlong_prompts``.
+
+    Computed with verl's own dataset class and the model's tokenizer/processor, and only when the
+    model is a local folder and the filter is on; ``None`` otherwise (the caller then counts all rows).
+    """
+    model = Path(os.path.expanduser(str(config.actor_rollout_ref.model.path)))
+    if not config.data.get("filter_overlong_prompts", False) or not (model / "config.json").is_file():
+        return None
+    from verl.utils import hf_processor, hf_tokenizer
+    from verl.utils.dataset.rl_dataset import RLHFDataset
+
+    tokenizer = hf_tokenizer(str(model), trust_remote_code=False)
+    processor = hf_processor(str(model), trust_remote_code=False, use_fast=True)
+    dataset = RLHFDataset(
+        data_files=[os.path.expanduser(p) for p in paths], tokenizer=tokenizer, config=config.data,
+        processor=processor,
+    )
+    return len(dataset)
+
+
+def check_steps(config: DictConfig, rows: int, kept: int | None) -> Check:
+    """At least one training step per epoch: verl drops the last partial batch of every epoch."""
+    batch = int(config.data.get("gen_batch_size") or config.data.train_batch_size)
+    usable = rows if kept is None else kept
+    filtered = (
+        "overlong filter not computed (model is not a local folder or the filter is off)"
+        if kept is None
+        else f"{kept} of {rows} rows kept by the overlong-prompt filter"
+    )
+    steps = usable // batch
+    detail = f"{steps} steps per epoch ({usable} rows // data.train_batch_size={batch}; {filtered})"
+    if steps < 1:
+        return Check(
+            "steps per epoch",
+            False,
+            f"{detail}: verl drops the last partial batch, so no step would run; use more training rows "
+            "or lower data.train_batch_size (and actor_rollout_ref.actor.ppo_mini_batch_size)",
+        )
+    return Check("steps per epoch", True, detail)
 
 
 def check_manager(config: DictConfig) -> Check:

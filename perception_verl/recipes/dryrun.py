@@ -23,8 +23,10 @@ from perception_verl.recipes.checks import (
     check_manager,
     check_model_path,
     check_plugin,
+    check_steps,
     check_verl,
     is_perception_manager,
+    kept_after_overlong_filter,
 )
 from perception_verl.recipes.compose import ComposeError, compose_trainer_config, legacy_reward_keys
 
@@ -66,7 +68,9 @@ def settings_lines(config: DictConfig, options: object | None) -> list[str]:
             f"perception={weights.perception:g} repetition={weights.repetition:g} "
             f"(n={weights.repetition_n}, max penalty={weights.repetition_max_penalty:g})"
         )
-        lines.append(f"  {'judge backend':28s} {options.judge}")
+        from perception_verl.integration.config import judge_label
+
+        lines.append(f"  {'judge backend':28s} {judge_label(options)}")
     return lines
 
 
@@ -96,10 +100,13 @@ def run_checks(overrides: Sequence[str]) -> tuple[list[Check], list[str]]:
     checks.append(manager_check)
     options = None
     if manager_check.ok and is_perception_manager(config):
-        from perception_verl.integration.config import RewardConfigError, from_kwargs
+        from perception_verl.integration.config import RewardConfigError, from_kwargs, resolve_judge
 
         try:
-            options = from_kwargs(config.reward.get("reward_kwargs"))
+            options = resolve_judge(
+                from_kwargs(config.reward.get("reward_kwargs")),
+                verl_judge=bool(config.reward.reward_model.enable),
+            )
             checks.append(Check("reward options", True, "reward.reward_kwargs accepted"))
         except RewardConfigError as error:
             checks.append(Check("reward options", False, str(error)))
@@ -108,11 +115,25 @@ def run_checks(overrides: Sequence[str]) -> tuple[list[Check], list[str]]:
     checks.append(check_model_path(str(config.actor_rollout_ref.model.path)))
     key = options.annotations_key if options is not None else "reward_model.annotations"
     need = options is not None and options.weights.perception > 0
+    train_rows: int | None = 0
     for role, value in (("train", config.data.train_files), ("validation", config.data.val_files)):
         paths = as_paths(value)
         if not paths:
             checks.append(Check(f"data ({role})", False, f"no {role} file set"))
-        checks.extend(check_data(role, path, key, need_annotations=need) for path in paths)
+        for path in paths:
+            check, report = check_data(role, path, key, need_annotations=need)
+            checks.append(check)
+            if role == "train":
+                train_rows = None if report is None or train_rows is None else train_rows + report.rows
+    if train_rows:
+        train_paths = as_paths(config.data.train_files)
+        try:
+            kept = kept_after_overlong_filter(config, train_paths)
+        except Exception as error:
+            failure = f"verl's RLHFDataset failed on the train files: {error}"
+            checks.append(Check("steps per epoch", False, failure))
+        else:
+            checks.append(check_steps(config, train_rows, kept))
     if options is not None:
         checks.append(check_judge(config, options))
     return checks, settings_lines(config, options)

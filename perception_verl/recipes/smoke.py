@@ -213,7 +213,7 @@ def run(args: argparse.Namespace, work_dir: Path) -> int:
     emit = sys.stdout.write
     data = write_sample_dataset(work_dir / "train.parquet")
     tokenizer_path = build_tiny_tokenizer(work_dir / "tokenizer")
-    data_check = check_data("sample", str(data), "reward_model.annotations", need_annotations=True)
+    data_check, _ = check_data("sample", str(data), "reward_model.annotations", need_annotations=True)
     emit(f"sample data: {data_check.detail}\n")
     if not data_check.ok:
         return 1

@@ -1,0 +1,51 @@
+"""The recipes' start-time judge probe: ``python -m perception_verl.recipes.preflight --urls U --model M``.
+
+Run by ``pv_train`` before it launches verl (the real run, not only the dry run), so a judge that is
+down stops the run before a policy or vLLM is loaded. It waits, bounded by ``--timeout-s``, for a
+judge still loading (port not open yet, ``/health`` not yet 200), with a progress line every few
+seconds, and exits 1 with one line naming each URL and its fault. Imports no verl: it starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m perception_verl.recipes.preflight", description=__doc__)
+    parser.add_argument("--urls", required=True, help="judge base URL(s), comma-separated replicas")
+    parser.add_argument("--model", required=True, help="the served model name /v1/models must list")
+    parser.add_argument("--timeout-s", type=float, default=20.0, help="bound on the whole wait (s)")
+    parser.add_argument("--api-key-env", default=None, help="variable holding the API key")
+    return parser.parse_args(list(argv))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="[judge] %(message)s", stream=sys.stderr)
+    from perception_verl.client.chat import ChatClientConfig
+    from perception_verl.client.errors import JudgeUnavailable
+    from perception_verl.client.health import check_health
+
+    urls = tuple(u for u in (part.strip() for part in args.urls.split(",")) if u)
+    try:
+        config = ChatClientConfig(
+            urls=urls, model=args.model, api_key_env=args.api_key_env, health_timeout_s=args.timeout_s
+        )
+        check_health(config)
+    except (JudgeUnavailable, ValueError) as error:
+        sys.stdout.write(f"JUDGE CHECK FAILED: {error}\n")
+        sys.stdout.write(
+            "start the judge (bash recipes/launch_sglang_judge.sh), fix JUDGE_URL/JUDGE_MODEL, or wait "
+            "longer for a judge still loading with JUDGE_WAIT_S (e.g. 1800 for a 32B model)\n"
+        )
+        return 1
+    sys.stdout.write(f"[judge] {args.model} healthy at {', '.join(config.urls)}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
