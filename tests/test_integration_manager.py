@@ -127,7 +127,8 @@ def test_http_judge_shared_and_health_checked_once(tokenizer: Any) -> None:
 def test_judge_failure_excluded_by_default(tokenizer: Any) -> None:
     data = build_dataproto(tokenizer, SAMPLES[:1])
     with fake_sglang(fail_rate=1.0, fail_status=503) as server:
-        out = run_all(make_manager(tokenizer, **sglang_kwargs(server.url, judge_step_deadline_s=2.0)), data)[0]
+        manager = make_manager(tokenizer, **sglang_kwargs(server.url, judge_step_deadline_s=2.0))
+        out = run_all(manager, data)[0]
         assert server.routes["/v1/chat/completions"] > 1, "the budget retried the failed call"
     info = out["reward_extra_info"]
     assert info["judge_failed"] == 1.0 and info["perception_excluded"] == 1.0 and info["perception"] == 0.0
