@@ -100,10 +100,10 @@ class BudgetedJudge:
         requests = 0
         retry = 0
         self.counters["calls"] += 1
+        result = JudgeResult(verdicts=None, failure=DEADLINE_FAILURE)
         while True:
             remaining = deadline - self._clock()
             if remaining <= 0:
-                result = JudgeResult(verdicts=None, failure=DEADLINE_FAILURE)
                 break
             result = await self._once(annotations, response, remaining)
             requests += result.requests
