@@ -69,6 +69,9 @@ ACCURACY_TIMEOUT = "timeout"
 ACCURACY_WORKERS = 4
 """Accuracy checks run at once per reward-loop worker at normal priority (see :class:`CheckPool`)."""
 
+ACCURACY_WARMUP = ("<answer>\\boxed{\\frac{2}{2}}</answer>", "1")
+"""One check the accuracy workers' fork server runs first, so workers start with math-verify warm."""
+
 
 class JudgeFailedError(RuntimeError):
     """Raised by ``run_single`` under ``failure_policy=raise`` when the judge gave no verdicts."""
@@ -282,6 +285,7 @@ class PerceptionRewardManager(RewardManagerBase):
                 accuracy_reward,
                 timeout_s=self.options.accuracy_timeout_s,
                 workers=ACCURACY_WORKERS,
+                warmup=ACCURACY_WARMUP,
             )
         return pool
 

@@ -23,10 +23,12 @@ start in a worker; at most ``max_slow`` checks run past their quantum at once (o
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import math
 import os
+import pickle
 import signal
 import socket
 import subprocess
@@ -100,10 +102,13 @@ class _Worker:
 class _Forker:
     """The fork server process and its control socket (one request at a time)."""
 
-    def __init__(self, target: str, alarm_s: int) -> None:
+    def __init__(self, target: str, alarm_s: int, warmup: tuple[Any, ...] | None) -> None:
         ours, theirs = socket.socketpair()
         command = [sys.executable, "-m", "perception_verl.rewards.forker", str(theirs.fileno()), target]
-        self.process = subprocess.Popen([*command, str(alarm_s)], pass_fds=(theirs.fileno(),))
+        command.append(str(alarm_s))
+        if warmup is not None:
+            command.append(base64.b64encode(pickle.dumps(warmup)).decode())
+        self.process = subprocess.Popen(command, pass_fds=(theirs.fileno(),))
         theirs.close()
         self.control = ours
         self.lock = threading.Lock()
@@ -134,8 +139,9 @@ class CheckPool:
 
     ``fn`` must be a module-level function (it is pickled by reference). :meth:`run` returns its
     result, or raises :class:`CheckTimeout` / :class:`CheckCrashed`; an exception raised by ``fn``
-    itself comes back as :class:`CheckCrashed` naming its type. :meth:`close` kills every worker and
-    the fork server.
+    itself comes back as :class:`CheckCrashed` naming its type. ``warmup`` arguments, when given, are
+    run once in the fork server, so workers inherit what the first call builds lazily (math-verify's
+    LaTeX parser). :meth:`close` kills every worker and the fork server.
     """
 
     def __init__(
@@ -146,6 +152,7 @@ class CheckPool:
         workers: int = 4,
         quantum_s: float | None = None,
         max_slow: int = 32,
+        warmup: tuple[Any, ...] | None = None,
     ) -> None:
         if timeout_s <= 0:
             raise ValueError(f"CheckPool timeout_s must be > 0, got {timeout_s!r}")
@@ -157,6 +164,7 @@ class CheckPool:
         self.workers = workers
         self.max_slow = max_slow
         self._target = f"{fn.__module__}:{fn.__qualname__}"
+        self._warmup = warmup
         self._forker: _Forker | None = None
         self._forker_lock = threading.Lock()
         self._idle: list[_Worker] = []
@@ -169,7 +177,8 @@ class CheckPool:
     def _spawn(self) -> _Worker:
         with self._forker_lock:
             if self._forker is None:
-                self._forker = _Forker(self._target, math.ceil(self.timeout_s) + ALARM_GRACE_S)
+                alarm_s = math.ceil(self.timeout_s) + ALARM_GRACE_S
+                self._forker = _Forker(self._target, alarm_s, self._warmup)
             forker = self._forker
         worker = forker.fork()
         self.counters["started"] += 1
