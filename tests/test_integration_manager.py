@@ -244,11 +244,11 @@ def test_http_judge_admits_a_bounded_number_of_samples_at_once(
     in_progress = {"now": 0, "max": 0}
     inner = PerceptionRewardManager._run_single
 
-    async def counted(self: PerceptionRewardManager, item: Any) -> dict:
+    async def counted(self: PerceptionRewardManager, item: Any, started: float) -> dict:
         in_progress["now"] += 1
         in_progress["max"] = max(in_progress["max"], in_progress["now"])
         try:
-            return await inner(self, item)
+            return await inner(self, item, started)
         finally:
             in_progress["now"] -= 1
 
