@@ -159,3 +159,15 @@ def test_http_judge_options_without_judge_sglang_fail(key: str) -> None:
     with pytest.raises(RewardConfigError, match=rf"'{key}' is set but judge=lexical ignores.*judge=sglang"):
         from_kwargs({"judge": "lexical", key: value})
     assert from_kwargs({"judge": "sglang", key: value}).judge == "sglang"
+
+
+def test_judge_step_deadline_is_validated_and_needs_the_http_judge() -> None:
+    from perception_verl.integration.config import RewardConfigError, from_kwargs
+
+    http = {"judge": "sglang", "judge_urls": "http://h:1", "judge_model": "m"}
+    assert from_kwargs({**http, "judge_step_deadline_s": "90"}).judge_step_deadline_s == 90.0
+    assert from_kwargs(http).judge_step_deadline_s == 600.0
+    with pytest.raises(RewardConfigError, match="judge_step_deadline_s"):
+        from_kwargs({**http, "judge_step_deadline_s": 0})
+    with pytest.raises(RewardConfigError, match="judge_step_deadline_s"):
+        from_kwargs({"judge": "lexical", "judge_step_deadline_s": 30})

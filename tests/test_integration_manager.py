@@ -130,7 +130,9 @@ def test_http_judge_shared_and_health_checked_once(tokenizer: Any) -> None:
 def test_judge_failure_excluded_by_default(tokenizer: Any) -> None:
     data = build_dataproto(tokenizer, SAMPLES[:1])
     with fake_sglang(fail_rate=1.0, fail_status=503) as server:
-        out = run_all(make_manager(tokenizer, **sglang_kwargs(server.url)), data)[0]
+        manager = make_manager(tokenizer, **sglang_kwargs(server.url, judge_step_deadline_s=2.0))
+        out = run_all(manager, data)[0]
+        assert server.routes["/v1/chat/completions"] > 1, "the budget retried the failed call"
     info = out["reward_extra_info"]
     assert info["judge_failed"] == 1.0 and info["perception_excluded"] == 1.0 and info["perception"] == 0.0
     no_perception = score_response(GOOD, "7", None, num_annotations=2)
@@ -140,7 +142,8 @@ def test_judge_failure_excluded_by_default(tokenizer: Any) -> None:
 def test_judge_failure_raises_under_raise_policy(tokenizer: Any) -> None:
     data = build_dataproto(tokenizer, SAMPLES[:1])
     with fake_sglang(fail_rate=1.0, fail_status=503) as server, pytest.raises(JudgeFailedError, match="503"):
-        run_all(make_manager(tokenizer, **sglang_kwargs(server.url, failure_policy="raise")), data)
+        kwargs = sglang_kwargs(server.url, failure_policy="raise", judge_step_deadline_s=2.0)
+        run_all(make_manager(tokenizer, **kwargs), data)
 
 
 def test_unhealthy_judge_stops_the_first_sample(tokenizer: Any) -> None:
@@ -188,35 +191,46 @@ def test_judge_launched_by_verl_reached_through_its_router_address(tokenizer: An
         assert out["reward_score"] == pytest.approx(expected(sample).score)
 
 
-def test_a_stalled_accuracy_check_scores_zero_and_the_step_goes_on(
+def test_math_verify_bombs_cost_one_deadline_and_no_honest_accuracy(
     tokenizer: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """16 answers that hold the GIL in sympy's C code for 70-100 s, among 48 honest correct answers."""
     import time
 
     from perception_verl.integration import manager as manager_module
+    from tests.support.bombs import BOMB_RESPONSE, unguarded_accuracy
 
-    state: dict[str, float] = {}
+    # Without the size guard, so only the process deadline can stop the bombs.
+    monkeypatch.setattr(manager_module, "accuracy_reward", unguarded_accuracy)
+    timeout_s = 3.0
+    samples = [
+        Sample(f"Problem {i}. <image>", BOMB_RESPONSE if i % 4 == 0 else GOOD, "7", FACTS, uid=str(i // 8))
+        for i in range(64)
+    ]
+    manager = make_manager(tokenizer, judge="lexical", accuracy_timeout_s=timeout_s)
+    began = time.monotonic()
+    outputs = run_all(manager, build_dataproto(tokenizer, samples))
+    elapsed = time.monotonic() - began
+    infos = [out["reward_extra_info"] for out in outputs]
+    bombs = [info for i, info in enumerate(infos) if i % 4 == 0]
+    honest = [info for i, info in enumerate(infos) if i % 4 != 0]
+    assert len(bombs) == 16 and len(honest) == 48
+    assert all(info["accuracy"] == 1.0 and info["accuracy_timed_out"] == 0.0 for info in honest)
+    assert all(info["accuracy"] == 0.0 and info["accuracy_timed_out"] == 1.0 for info in bombs)
+    assert all(info["perception"] == 1.0 for info in honest)
+    # Start-up (the fork server imports sympy) plus about one deadline; a thread-based bound took 70 s+.
+    assert elapsed < 2.5 * timeout_s + 10.0, f"the batch took {elapsed:.1f} s"
 
-    def stalled(response: str, ground_truth: str) -> Any:
-        end = time.monotonic() + 30
-        try:
-            while time.monotonic() < end:
-                pass
-            raise AssertionError("the stalled check should have been stopped")
-        finally:
-            state["left_at"] = time.monotonic()
 
-    monkeypatch.setattr(manager_module, "accuracy_reward", stalled)
-    manager = make_manager(tokenizer, judge="lexical", accuracy_timeout_s=0.2)
-    outputs = run_all(manager, build_dataproto(tokenizer, SAMPLES[:1]))
-    scored_at = time.monotonic()
-    info = outputs[0]["reward_extra_info"]
-    assert info["accuracy"] == 0.0 and info["accuracy_timed_out"] == 1.0
-    assert info["perception"] == 1.0 and info["judge_failed"] == 0.0
-    assert outputs[0]["reward_score"] == pytest.approx(0.1 * info["format"] + 0.7 * 1.0 + info["repetition"])
-    while "left_at" not in state and time.monotonic() < scored_at + 5:
-        time.sleep(0.01)
-    assert "left_at" in state, "the stalled check kept its thread after the deadline"
+def test_symbolic_constant_bombs_are_refused_before_math_verify_runs(tokenizer: Any) -> None:
+    from tests.support.bombs import BOMB_RESPONSE
+
+    samples = [Sample("Problem. <image>", text, "7", FACTS) for text in (BOMB_RESPONSE, GOOD)]
+    manager = make_manager(tokenizer, judge="lexical", accuracy_timeout_s=30.0)
+    outputs = run_all(manager, build_dataproto(tokenizer, samples))
+    bomb, honest = (out["reward_extra_info"] for out in outputs)
+    assert bomb["accuracy"] == 0.0 and bomb["accuracy_timed_out"] == 0.0
+    assert honest["accuracy"] == 1.0
 
 
 def test_accuracy_timeout_must_be_positive(tokenizer: Any) -> None:
@@ -236,11 +250,11 @@ def test_http_judge_admits_a_bounded_number_of_samples_at_once(
     in_progress = {"now": 0, "max": 0}
     inner = PerceptionRewardManager._run_single
 
-    async def counted(self: PerceptionRewardManager, item: Any) -> dict:
+    async def counted(self: PerceptionRewardManager, item: Any, started: float) -> dict:
         in_progress["now"] += 1
         in_progress["max"] = max(in_progress["max"], in_progress["now"])
         try:
-            return await inner(self, item)
+            return await inner(self, item, started)
         finally:
             in_progress["now"] -= 1
 

@@ -162,6 +162,7 @@ def test_failures_and_missing_annotations_in_step_metrics(
     annotated = SAMPLES[:4]
     with fake_sglang(fail_rate=1.0, fail_status=500) as server:
         kwargs = {"judge": "sglang", "judge_urls": server.url, "judge_model": JUDGE_MODEL, "max_retries": 0}
+        kwargs["judge_step_deadline_s"] = 2.0
         failed = score_with_reward_loop(
             compose_trainer_config(perception_reward_overrides(tokenizer_path, kwargs)),
             build_dataproto(tokenizer, annotated),

@@ -186,6 +186,30 @@ def test_inputs_that_stall_the_latex_parser_are_refused(answer):
     assert accuracy_reward(f"\\boxed{{{answer}}}", "1").reason == "too_complex"
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "e^{e^{e^{e^{e^{e}}}}}",
+        "e^{e^{e^{e}}}",
+        "\\pi^{\\pi^{\\pi^{\\pi}}}",
+        "\\mathrm{e}^{\\mathrm{e}^{\\mathrm{e}^{\\mathrm{e}}}}",
+        "\\exp(\\exp(\\exp(\\exp(10))))",
+        "\\cosh(\\cosh(\\cosh(\\cosh(9))))",
+        "10^{\\pi^{\\pi^{\\pi}}}",
+    ],
+)
+def test_towers_of_symbolic_constants_are_refused(answer):
+    assert accuracy_reward(f"\\boxed{{{answer}}}", "7") == AccuracyResult(0.0, "too_large", answer)
+
+
+@pytest.mark.parametrize(
+    ("answer", "ground_truth"),
+    [("2\\pi", "2\\pi"), ("e^{2}", "e^2"), ("\\frac{\\pi}{2}", "\\pi/2"), ("e^{e^{e}}", "e^{e^{e}}")],
+)
+def test_answers_with_constants_are_still_compared(answer, ground_truth):
+    assert accuracy_reward(f"\\boxed{{{answer}}}", ground_truth).score == 1.0
+
+
 def test_large_but_tractable_numbers_are_still_compared():
     assert accuracy_reward("\\boxed{2^{1000}}", "2^{1000}").score == 1.0
     assert accuracy_reward("\\boxed{10^{-5}}", "0.00001").score == 1.0

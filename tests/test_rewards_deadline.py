@@ -1,71 +1,87 @@
-"""DeadlineCall: results within the bound, stalled pure-Python calls stopped in their thread."""
+"""CheckPool: worker processes that a hard deadline stops, even inside math-verify's C code."""
 
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from perception_verl.rewards.deadline import DeadlineCall, DeadlineExceeded
+from perception_verl.rewards.deadline import CheckCrashed, CheckPool, CheckTimeout
+from tests.support.bombs import BOMB_RESPONSE, check_or_die, unguarded_accuracy
 
 
-def spin(seconds: float, state: dict[str, object]) -> str:
-    """A pure-Python loop standing in for a parser that will not finish."""
-    state["started"] = True
-    end = time.monotonic() + seconds
-    try:
-        while time.monotonic() < end:
-            pass
-        return "finished"
-    finally:
-        state["left_at"] = time.monotonic()
+def test_results_come_back_and_workers_are_reused() -> None:
+    async def go() -> tuple[list[int], dict[str, int]]:
+        pool = CheckPool(check_or_die, timeout_s=10.0, workers=2)
+        try:
+            results = await asyncio.gather(*(pool.run("ok", i) for i in range(20)))
+            return list(results), dict(pool.counters)
+        finally:
+            pool.close()
+
+    results, counters = asyncio.run(go())
+    assert results == [i + 1 for i in range(20)]
+    assert counters["checks"] == 20 and counters["started"] <= 2
+    assert counters["timeouts"] == counters["crashes"] == 0
 
 
-def test_a_quick_call_returns_its_result() -> None:
+def test_a_check_stuck_in_c_code_is_killed_at_its_deadline_and_replaced() -> None:
+    async def go() -> tuple[float, object, int, dict[str, int]]:
+        pool = CheckPool(unguarded_accuracy, timeout_s=2.0, workers=1)
+        try:
+            began = time.monotonic()
+            with pytest.raises(CheckTimeout):
+                await pool.run(BOMB_RESPONSE, "7")
+            elapsed = time.monotonic() - began
+            honest = await pool.run("<answer>\\boxed{7}</answer>", "7")
+            return elapsed, honest, len(pool._running), dict(pool.counters)
+        finally:
+            pool.close()
+
+    elapsed, honest, running, counters = asyncio.run(go())
+    assert elapsed < 30, "the bomb ran on instead of being stopped (it takes 70-100 s to finish)"
+    assert honest.score == 1.0
+    assert running == 0 and counters["timeouts"] == 1 and counters["started"] == 2
+
+
+def test_a_dead_worker_or_a_raising_check_is_reported_and_the_pool_goes_on() -> None:
     async def go() -> int:
-        return await DeadlineCall(sum, [1, 2, 3]).result(5.0)
+        pool = CheckPool(check_or_die, timeout_s=10.0, workers=1)
+        try:
+            with pytest.raises(CheckCrashed, match="died"):
+                await pool.run("die")
+            with pytest.raises(CheckCrashed, match="ValueError"):
+                await pool.run("raise")
+            return await pool.run("ok", 41)
+        finally:
+            pool.close()
 
-    assert asyncio.run(go()) == 6
-
-
-def test_a_stalled_call_is_stopped_in_its_thread() -> None:
-    state: dict[str, object] = {}
-
-    async def go() -> float:
-        call = DeadlineCall(spin, 30.0, state)
-        gave_up = time.monotonic()
-        with pytest.raises(DeadlineExceeded, match=r"spin ran past 0\.2 s"):
-            await call.result(0.2)
-        return gave_up
-
-    started = asyncio.run(go())
-    deadline = time.monotonic() + 5.0
-    while "left_at" not in state and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert "left_at" in state, "the stalled call kept running after its deadline"
-    assert float(state["left_at"]) - started < 5.0
+    assert asyncio.run(go()) == 42
 
 
-def test_a_queued_call_given_up_never_starts() -> None:
-    first: dict[str, object] = {}
-    second: dict[str, object] = {}
-    release = threading.Event()
+def test_slow_checks_give_up_their_slot_so_quick_ones_are_not_held_back() -> None:
+    async def go() -> tuple[list[object], dict[str, int]]:
+        pool = CheckPool(unguarded_accuracy, timeout_s=3.0, workers=1, quantum_s=0.5)
+        try:
+            bombs = [asyncio.ensure_future(pool.run(BOMB_RESPONSE, "7")) for _ in range(3)]
+            await asyncio.sleep(0)
+            honest = await pool.run("<answer>\\boxed{7}</answer>", "7")
+            outcomes = await asyncio.gather(*bombs, return_exceptions=True)
+            return [honest, *outcomes], dict(pool.counters)
+        finally:
+            pool.close()
 
-    def block() -> None:
-        release.wait(timeout=10)
+    (honest, *bombs), counters = asyncio.run(go())
+    assert honest.score == 1.0
+    assert all(isinstance(b, CheckTimeout) for b in bombs)
+    assert counters["demoted"] >= 3
 
-    async def go() -> None:
-        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=1))
-        blocker = DeadlineCall(block)
-        queued = DeadlineCall(spin, 0.0, second)
-        with pytest.raises(DeadlineExceeded):
-            await queued.result(0.1)
-        release.set()
-        await blocker.result(10.0)
-        first["done"] = True
 
-    asyncio.run(go())
-    assert first == {"done": True} and "started" not in second
+def test_a_closed_pool_refuses_work_and_bad_settings_are_refused() -> None:
+    pool = CheckPool(check_or_die, timeout_s=1.0)
+    pool.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        asyncio.run(pool.run("ok"))
+    with pytest.raises(ValueError, match="timeout_s"):
+        CheckPool(check_or_die, timeout_s=0)

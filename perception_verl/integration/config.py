@@ -26,7 +26,7 @@ DEFAULT_ANNOTATIONS_KEY = "reward_model.annotations"
 ANNOTATION_ROOTS = ("reward_model", "extra_info")
 
 # Options that only an HTTP judge reads: setting one with judge=lexical is a mistake, not a no-op.
-_SGLANG_ONLY = ("judge_urls", "judge_model", "api_key_env")
+_SGLANG_ONLY = ("judge_urls", "judge_model", "api_key_env", "judge_step_deadline_s")
 _WEIGHT_KEYS = ("accuracy", "format", "perception", "repetition", "repetition_n", "repetition_max_penalty")
 
 
@@ -60,6 +60,7 @@ class PerceptionRewardConfig:
     annotations_key: str = DEFAULT_ANNOTATIONS_KEY
     max_response_chars: int = 6000
     accuracy_timeout_s: float = 10.0
+    judge_step_deadline_s: float = 600.0
 
 
 _KEYS = (
@@ -78,6 +79,7 @@ _KEYS = (
     "annotations_key",
     "max_response_chars",
     "accuracy_timeout_s",
+    "judge_step_deadline_s",
 )
 
 
@@ -223,7 +225,7 @@ def from_kwargs(kwargs: Mapping[str, Any] | None) -> PerceptionRewardConfig:
             values[key] = _number(key, raw[key], integer=True, minimum=1)
     if "max_retries" in raw:
         values["max_retries"] = _number("max_retries", raw["max_retries"], integer=True, minimum=0)
-    for key in ("timeout_s", "health_timeout_s", "accuracy_timeout_s"):
+    for key in ("timeout_s", "health_timeout_s", "accuracy_timeout_s", "judge_step_deadline_s"):
         if key in raw:
             values[key] = _number(key, raw[key], integer=False, minimum=0.0, strict=True)
     if "constrained" in raw:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -44,8 +45,9 @@ from perception_verl.integration.config import (
     resolve_judge,
 )
 from perception_verl.judge.base import Judge, JudgeResult
+from perception_verl.judge.budget import BudgetedJudge
 from perception_verl.rewards.accuracy import AccuracyResult, accuracy_reward
-from perception_verl.rewards.deadline import DeadlineCall, DeadlineExceeded
+from perception_verl.rewards.deadline import CheckCrashed, CheckPool, CheckTimeout
 from perception_verl.rewards.ground_truth import GroundTruthError, ground_truth_text
 from perception_verl.rewards.total import RewardBreakdown, score_response
 
@@ -69,6 +71,12 @@ EXTRA_KEYS = (
 
 
 ACCURACY_TIMEOUT = "timeout"
+
+ACCURACY_WORKERS = 4
+"""Accuracy checks run at once per reward-loop worker at normal priority (see :class:`CheckPool`)."""
+
+ACCURACY_WARMUP = ("<answer>\\boxed{\\frac{2}{2}}</answer>", "1")
+"""One check the accuracy workers' fork server runs first, so workers start with math-verify warm."""
 
 
 class JudgeFailedError(RuntimeError):
@@ -158,13 +166,14 @@ def build_judge(
         raise RewardConfigError(f"no judge to build for reward.reward_kwargs.judge={options.judge}")
     from perception_verl.judge.sglang import SGLangJudge, SGLangJudgeConfig
 
+    deadline_s = options.judge_step_deadline_s
     judge_config = SGLangJudgeConfig(
         client=judge_client_config(options, reward_router_address, verl_model_path),
         max_new_tokens=options.max_new_tokens,
         constrained=options.constrained,
         max_response_chars=options.max_response_chars,
     )
-    return ("sglang", judge_config), lambda: SGLangJudge(judge_config)
+    return ("sglang", judge_config, deadline_s), lambda: BudgetedJudge(SGLangJudge(judge_config), deadline_s)
 
 
 def lookup(non_tensor: Mapping[str, Any], dotted: str) -> Any:
@@ -263,6 +272,9 @@ class PerceptionRewardManager(RewardManagerBase):
         self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
         )
+        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CheckPool] = (
+            weakref.WeakKeyDictionary()
+        )
         verl_model = _config_get(config, "reward.reward_model.model_path")
         self.judge_name = self.options.judge
         if self.options.judge == "sglang":
@@ -293,7 +305,10 @@ class PerceptionRewardManager(RewardManagerBase):
         return await judges.shared_judge(self._judge_key, self._judge_factory)
 
     async def close(self) -> None:
-        """Close the judges opened on the running loop."""
+        """Close the judges opened on the running loop and stop its accuracy workers."""
+        pool = self._pools.pop(asyncio.get_running_loop(), None)
+        if pool is not None:
+            pool.close()
         await judges.close_all()
 
     def _decode(self, data_item: Any) -> str:
@@ -301,30 +316,53 @@ class PerceptionRewardManager(RewardManagerBase):
         valid_length = int(data_item.batch["attention_mask"][-response_ids.shape[-1] :].sum())
         return self.tokenizer.decode(response_ids[:valid_length], skip_special_tokens=True)
 
-    async def accuracy(self, call: DeadlineCall, started: float) -> AccuracyResult:
-        """The result of an accuracy check started at ``started``, bounded by ``accuracy_timeout_s``.
+    def _accuracy_pool(self) -> CheckPool:
+        """The accuracy worker pool of the running loop (created on first use)."""
+        loop = asyncio.get_running_loop()
+        pool = self._pools.get(loop)
+        if pool is None:
+            pool = self._pools[loop] = CheckPool(
+                accuracy_reward,
+                timeout_s=self.options.accuracy_timeout_s,
+                workers=ACCURACY_WORKERS,
+                warmup=ACCURACY_WARMUP,
+            )
+        return pool
 
-        math-verify's own timeout relies on signals, which do not work in worker threads, and the
-        accuracy module's input limits are heuristics. A check still running at the bound is stopped
-        in its thread and scores 0 with reason ``"timeout"`` (counted as ``accuracy_timed_out``), so
-        the step goes on.
+    async def accuracy(self, response: str, ground_truth: str) -> AccuracyResult:
+        """math-verify's verdict, checked in a worker process stopped at ``accuracy_timeout_s``.
+
+        math-verify's own timeout relies on signals, which do not work in worker threads, and a thread
+        cannot be stopped inside C code. A check still running at the bound has its process killed;
+        it scores 0 with reason ``"timeout"`` (counted as ``accuracy_timed_out``) and the step goes on.
         """
-        remaining = self.options.accuracy_timeout_s - (asyncio.get_running_loop().time() - started)
         try:
-            return await call.result(remaining)
-        except DeadlineExceeded:
+            return await self._accuracy_pool().run(response, ground_truth)
+        except CheckTimeout:
             logger.warning(
                 "accuracy check exceeded %.1f s (reward.reward_kwargs.accuracy_timeout_s); scored 0",
                 self.options.accuracy_timeout_s,
             )
             return AccuracyResult(0.0, ACCURACY_TIMEOUT, "")
+        except CheckCrashed as err:
+            logger.warning("accuracy check failed (%s); scored 0", err)
+            return AccuracyResult(0.0, "error:worker", "")
 
-    async def verdicts(self, annotations: Sequence[str], response: str) -> JudgeResult | None:
-        """The judge's result (``None`` without annotations or judge); raises if ``failure_policy=raise``."""
+    async def verdicts(
+        self, annotations: Sequence[str], response: str, started: float | None = None
+    ) -> JudgeResult | None:
+        """The judge's result (``None`` without annotations or judge); raises under ``failure_policy=raise``.
+
+        An HTTP judge is a :class:`BudgetedJudge`: failed calls are retried until
+        ``judge_step_deadline_s`` after ``started`` (the sample's entry into ``run_single``).
+        """
         if not annotations or self._judge_factory is None:
             return None
         judge = await self.judge()
-        result = await judge.judge(annotations, response)
+        if isinstance(judge, BudgetedJudge):
+            result = await judge.judge(annotations, response, started=started)
+        else:
+            result = await judge.judge(annotations, response)
         if not result.ok and self.options.failure_policy == "raise":
             raise JudgeFailedError(
                 f"perception judge failed ({result.failure}) and reward.reward_kwargs.failure_policy=raise"
@@ -332,17 +370,16 @@ class PerceptionRewardManager(RewardManagerBase):
         return result
 
     async def score(
-        self, response: str, ground_truth: str, annotations: Sequence[str]
+        self, response: str, ground_truth: str, annotations: Sequence[str], started: float | None = None
     ) -> tuple[RewardBreakdown, JudgeResult | None]:
         """Judge and check the answer concurrently, apply the failure policy, and combine the components."""
-        started = asyncio.get_running_loop().time()
-        call = DeadlineCall(accuracy_reward, response, ground_truth)
+        check = asyncio.ensure_future(self.accuracy(response, ground_truth))
         try:
-            result = await self.verdicts(annotations, response)
+            result = await self.verdicts(annotations, response, started)
         except BaseException:
-            call.abandon()
+            check.cancel()
             raise
-        accuracy = await self.accuracy(call, started)
+        accuracy = await check
         verdicts = result.verdicts if result is not None and result.ok else None
         breakdown = score_response(
             response,
@@ -371,10 +408,11 @@ class PerceptionRewardManager(RewardManagerBase):
         return gate
 
     async def run_single(self, data: DataProto) -> dict:
+        started = time.monotonic()
         async with self._intake():
-            return await self._run_single(data)
+            return await self._run_single(data, started)
 
-    async def _run_single(self, data: DataProto) -> dict:
+    async def _run_single(self, data: DataProto, started: float) -> dict:
         data_item = data[-1:][0]
         non_tensor = data_item.non_tensor_batch
         reward_model = non_tensor.get("reward_model")
@@ -390,7 +428,7 @@ class PerceptionRewardManager(RewardManagerBase):
         # ops from several executor threads at once contend for its intra-op thread pool.
         response = self._decode(data_item)
         truth, invalid = checked_ground_truth(reward_model["ground_truth"], _row_name(non_tensor))
-        breakdown, result = await self.score(response, truth, annotations)
+        breakdown, result = await self.score(response, truth, annotations, started)
         extra = extra_info_of(breakdown, result, ground_truth_invalid=invalid)
         return {"reward_score": float(breakdown.score), "reward_extra_info": extra}
 

@@ -10,7 +10,10 @@ math-verify's own timeouts use ``signal.alarm``, which only works in the main th
 with their timeouts disabled. What a timeout would have caught is bounded here instead: the text fed to
 math-verify is capped in length, bracket nesting depth and number of ``|`` bars (its LaTeX parser
 slows exponentially with those), and parsed expressions whose value would have too many digits to
-compare quickly (``9^{9^{9}}``, ``1000000!``) are refused before ``verify`` sees them.
+compare quickly (``9^{9^{9}}``, ``1000000!``, ``e^{e^{e^{e}}}``) are refused before ``verify`` sees
+them; symbolic constants (``e``, ``\\pi``, ``\\mathrm{e}``, ``\\exp``, ``\\cosh``) count with their real
+magnitude. These limits are heuristics: the reward manager runs this check in worker processes
+that a hard deadline stops (:mod:`perception_verl.rewards.deadline`).
 
 A ground truth must be text with an answer in it: empty text and the placeholders ``None``, ``nan``,
 ``null`` (what ``str`` makes of a missing value) score 0 as ``bad_ground_truth`` and are never
@@ -110,22 +113,54 @@ def _log10_int(value: int) -> float:
     return math.log10(abs(value)) if value else 0.0
 
 
+_LOG10_E = math.log10(math.e)
+_CONSTANT_NAMES = {"e": _LOG10_E, "pi": math.log10(math.pi), "π": math.log10(math.pi)}
+"""Symbols that math-verify leaves symbolic but a reader (and sympy's evaluation) takes as constants."""
+
+_EXPONENTIAL = (sympy.exp, sympy.sinh, sympy.cosh)
+
+
+def _constant_size(node: sympy.Basic) -> float | None:
+    """log10 of a named constant (``E``, ``pi``, a symbol spelt ``e`` or ``pi``); None for anything else."""
+    if isinstance(node, sympy.NumberSymbol):
+        return max(math.log10(abs(float(node))), 0.0)
+    if isinstance(node, sympy.Symbol):
+        return _CONSTANT_NAMES.get(node.name)
+    return None
+
+
+def _numeric(node: sympy.Basic) -> bool:
+    """True for a number, or an expression built only from numbers and named constants."""
+    if node.is_number or _constant_size(node) is not None:
+        return True
+    return bool(node.args) and all(_numeric(arg) for arg in node.args)
+
+
 def _log_size(node: object) -> float:
     """Upper estimate of log10 of the magnitude of a numeric sympy sub-expression (0 if symbolic).
 
-    Rationals count their larger part (a huge denominator costs as much as a huge numerator).
+    Rationals count their larger part (a huge denominator costs as much as a huge numerator);
+    constants count their value (``e``: 0.43), so towers of them (``e^{e^{e^{e}}}``) grow as they would
+    when evaluated.
     """
     if not isinstance(node, sympy.Basic):
         return 0.0
+    constant = _constant_size(node)
+    if constant is not None:
+        return constant
     if isinstance(node, sympy.Rational):
         return max(_log10_int(int(node.p)), _log10_int(int(node.q)))
     if isinstance(node, sympy.Float):
         _, mantissa, exponent, _ = node._mpf_
         return abs(exponent + int(mantissa).bit_length()) * math.log10(2.0)
     sizes = [_log_size(arg) for arg in node.args]
+    if isinstance(node, _EXPONENTIAL) and len(sizes) == 1:
+        if not _numeric(node.args[0]):
+            return sizes[0]
+        return math.inf if sizes[0] > 300 else _LOG10_E * 10.0 ** sizes[0]
     if isinstance(node, sympy.Pow):
         base, exponent = sizes
-        if not node.base.is_number:
+        if not _numeric(node.base):
             return max(base, exponent)
         if isinstance(node.exp, sympy.Rational):
             exponent = _log10_int(int(node.exp.p)) - _log10_int(int(node.exp.q))

@@ -1,0 +1,131 @@
+"""A step-level judge budget: failed judge calls are retried until a deadline, and nothing raises.
+
+:class:`BudgetedJudge` wraps any :class:`~perception_verl.judge.base.Judge`. A call that fails
+(server down, timeouts, HTTP errors, even an exception the backend promised not to raise) is tried
+again, with capped exponential back-off, until ``deadline_s`` after ``started``; a judge outage shorter
+than the deadline therefore loses no verdict. Past the deadline the last failure is returned (the
+reward manager's failure policy then applies), and a call still in flight at the deadline is
+abandoned, so a judge slower than its timeout cannot stretch the step beyond the deadline either.
+Answers that stay malformed after the backend's re-asks are not retried (greedy decoding repeats
+them).
+
+The deadline is per sample, counted from ``started``: the reward manager passes the moment the sample
+entered ``run_single``. verl starts ``run_single`` for every sample of a chunk at once, so for a
+batch scored after rollout this is the step's deadline; for rewards streamed during rollout it bounds
+each sample from its arrival, and samples that arrive later are not cut short by earlier ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+from perception_verl.judge.base import Judge, JudgeResult
+
+logger = logging.getLogger(__name__)
+
+DEADLINE_FAILURE = "step_deadline"
+"""Failure kind of a call that reached the deadline without any answer."""
+
+MAX_BACKOFF_EXPONENT = 16
+"""Back-off doubles at most this many times (the arithmetic stays bounded at any retry count)."""
+
+
+def retry_delay(retry: int, base_s: float, max_s: float, rng: random.Random) -> float:
+    """Jittered back-off for retry ``retry`` (0-based), at most ``min(max_s, base_s * 2**retry)``."""
+    ceiling = min(max_s, base_s * 2.0 ** min(max(retry, 0), MAX_BACKOFF_EXPONENT))
+    return rng.uniform(min(base_s / 2.0, ceiling), ceiling)
+
+
+def retryable(result: JudgeResult) -> bool:
+    """Every failure is worth another try except an answer still malformed after the re-asks."""
+    return not result.ok and not (result.failure or "").startswith("malformed")
+
+
+class BudgetedJudge:
+    """``inner`` with failed calls retried until a per-sample deadline; :meth:`judge` never raises."""
+
+    def __init__(
+        self,
+        inner: Judge,
+        deadline_s: float,
+        *,
+        retry_base_s: float = 0.5,
+        retry_max_s: float = 4.0,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not deadline_s > 0:
+            raise ValueError(f"BudgetedJudge deadline_s must be > 0, got {deadline_s!r}")
+        self.inner = inner
+        self.deadline_s = float(deadline_s)
+        self.retry_base_s = retry_base_s
+        self.retry_max_s = retry_max_s
+        self._clock = clock
+        self._rng = rng if rng is not None else random.Random()
+        self.counters: Counter[str] = Counter()
+
+    def __repr__(self) -> str:
+        return f"BudgetedJudge({self.inner!r}, deadline_s={self.deadline_s:g})"
+
+    def now(self) -> float:
+        """The clock ``started`` is read from."""
+        return self._clock()
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def _once(self, annotations: Sequence[str], response: str, remaining: float) -> JudgeResult:
+        try:
+            return await asyncio.wait_for(self.inner.judge(annotations, response), remaining)
+        except asyncio.TimeoutError:
+            return JudgeResult(verdicts=None, failure=DEADLINE_FAILURE)
+        except Exception as exc:
+            logger.warning("judge raised %s; counted as a failed call", type(exc).__name__, exc_info=True)
+            return JudgeResult(verdicts=None, failure=f"error:{type(exc).__name__}")
+
+    async def judge(
+        self, annotations: Sequence[str], response: str, *, started: float | None = None
+    ) -> JudgeResult:
+        """The inner judge's result, retried on failure until ``deadline_s`` after ``started`` (or now)."""
+        begin = self._clock()
+        deadline = (begin if started is None else started) + self.deadline_s
+        requests = 0
+        retry = 0
+        self.counters["calls"] += 1
+        result = JudgeResult(verdicts=None, failure=DEADLINE_FAILURE)
+        while True:
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                break
+            result = await self._once(annotations, response, remaining)
+            requests += result.requests
+            if not retryable(result):
+                break
+            delay = retry_delay(retry, self.retry_base_s, self.retry_max_s, self._rng)
+            if self._clock() + delay >= deadline:
+                break
+            self.counters["retries"] += 1
+            retry += 1
+            await asyncio.sleep(delay)
+        if result.ok:
+            self.counters["recovered" if retry else "ok"] += 1
+        else:
+            self.counters[f"failed.{result.failure}"] += 1
+        latency = self._clock() - begin
+        return JudgeResult(result.verdicts, result.failure, latency, requests, result.cached)
+
+    def metrics(self) -> dict[str, int]:
+        """Budget counters (calls, ok, recovered, retries, failed.<kind>), then the inner judge's."""
+        out = {f"budget.{k}": v for k, v in self.counters.items()}
+        inner_metrics = getattr(self.inner, "metrics", None)
+        if callable(inner_metrics):
+            out.update(inner_metrics())
+        return out

@@ -1,0 +1,90 @@
+"""BudgetedJudge: failed calls retried until the deadline, bounded back-off, never a raise."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Sequence
+
+import pytest
+
+from perception_verl.judge.base import JudgeResult
+from perception_verl.judge.budget import DEADLINE_FAILURE, BudgetedJudge, retry_delay
+
+
+class Flaky:
+    """A judge backend that answers from a script: a JudgeResult, an exception to raise, or a delay."""
+
+    def __init__(self, script: list[object]) -> None:
+        self.script = list(script)
+        self.calls = 0
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def judge(self, annotations: Sequence[str], response: str) -> JudgeResult:
+        self.calls += 1
+        healthy = JudgeResult(verdicts=(1,) * len(annotations), requests=1)
+        step = self.script.pop(0) if self.script else healthy
+        if isinstance(step, BaseException):
+            raise step
+        if isinstance(step, float):
+            await asyncio.sleep(step)
+            return JudgeResult(verdicts=(1,), requests=1)
+        assert isinstance(step, JudgeResult)
+        return step
+
+
+DOWN = JudgeResult(verdicts=None, failure="connection", requests=1)
+
+
+def judged(judge: BudgetedJudge, **kwargs: float) -> JudgeResult:
+    return asyncio.run(judge.judge(["a fact"], "a response", **kwargs))
+
+
+def test_failures_shorter_than_the_deadline_lose_nothing() -> None:
+    inner = Flaky([DOWN, DOWN, OverflowError("int too large"), DOWN])
+    judge = BudgetedJudge(inner, deadline_s=30.0, retry_base_s=0.01, retry_max_s=0.02)
+    result = judged(judge)
+    assert result.ok and result.verdicts == (1,)
+    assert inner.calls == 5 and result.requests == 4
+    assert judge.counters["recovered"] == 1 and judge.counters["retries"] == 4
+
+
+def test_past_the_deadline_the_last_failure_is_returned_and_counted() -> None:
+    inner = Flaky([DOWN] * 10_000)
+    judge = BudgetedJudge(inner, deadline_s=1.5, retry_base_s=0.05, retry_max_s=0.1)
+    began = time.monotonic()
+    result = judged(judge)
+    assert not result.ok and result.failure == "connection"
+    assert judge.counters["failed.connection"] == 1 and inner.calls > 2
+    assert time.monotonic() - began < 30
+
+
+def test_a_call_still_in_flight_at_the_deadline_is_abandoned() -> None:
+    judge = BudgetedJudge(Flaky([3600.0]), deadline_s=1.5)
+    result = judged(judge)
+    assert result.failure == DEADLINE_FAILURE
+
+
+def test_the_deadline_counts_from_the_samples_start() -> None:
+    inner = Flaky([])
+    judge = BudgetedJudge(inner, deadline_s=5.0)
+    result = judged(judge, started=judge.now() - 10.0)
+    assert result.failure == DEADLINE_FAILURE and inner.calls == 0
+
+
+def test_malformed_answers_are_not_retried() -> None:
+    inner = Flaky([JudgeResult(verdicts=None, failure="malformed:wrong_count", requests=2)])
+    result = judged(BudgetedJudge(inner, deadline_s=30.0))
+    assert result.failure == "malformed:wrong_count" and inner.calls == 1
+
+
+def test_back_off_is_bounded_at_any_retry_count() -> None:
+    rng = random.Random(0)
+    for retry in (0, 1, 10, 1024, 10**9):
+        assert 0.0 <= retry_delay(retry, 0.5, 4.0, rng) <= 4.0
+    with pytest.raises(ValueError, match="deadline_s"):
+        BudgetedJudge(Flaky([]), deadline_s=0)
