@@ -8,11 +8,15 @@ verl's start-up (``auto_set_device``, ``validate_config``) and hands verl's publ
   verl's ``TaskRunnerV1`` does, with the trainer class of ``trainer.v1.trainer_mode`` extended by
   :func:`perception_verl.integration.step_metrics.with_reward_step_metrics` (its public ``step``), so
   every step also logs ``reward/accuracy/mean``, ``reward/perception/mean``,
-  ``reward/judge_failed/rate``, ... beside verl's own metrics. The mode name stays verl's (verl
-  compares it with ``"sync"`` to choose the replay buffer, checkpointing and prompt submission).
-- legacy trainer (``trainer.use_v1=False``): verl's ``main_ppo_v0.TaskRunner`` runs unchanged and
-  no reward step metrics are logged: verl 0.9.1's ``RayPPOTrainer.fit`` calls only private methods
-  and module functions, with no public point to add metrics (see the README; pinned by tests).
+  ``reward/judge_failed/rate``, ... beside verl's own metrics. With the perception reward manager
+  selected it is also extended by
+  :func:`perception_verl.integration.group_sampling.with_group_consistent_perception`: a prompt
+  group with a failed judge call enters GRPO without the perception term for every member. The mode
+  name stays verl's (verl compares it with ``"sync"`` to choose the replay buffer, checkpointing and
+  prompt submission).
+- legacy trainer (``trainer.use_v1=False``): verl's ``main_ppo_v0.TaskRunner`` runs unchanged, with
+  no reward step metrics and no group-consistent perception: verl 0.9.1's ``RayPPOTrainer.fit`` calls
+  only private methods and module functions, with no public point (see the README; pinned by tests).
 
 Nothing in verl is replaced or patched.
 """
@@ -29,8 +33,9 @@ logger = logging.getLogger(__name__)
 SUPPORTED_VERL = (0, 9)
 LEGACY_NOTE = (
     "trainer.use_v1=False: verl 0.9.1's legacy trainer has no public point for extra step metrics, "
-    "so reward/* step metrics are not logged (validation metrics still carry the reward components); "
-    "set trainer.use_v1=True for them"
+    "so reward/* step metrics are not logged (validation metrics still carry the reward components) "
+    "and group-consistent perception is not applied (a rollout whose judge call failed counts as "
+    "perception 0 in its group's GRPO advantage); set trainer.use_v1=True for them"
 )
 
 
@@ -70,12 +75,22 @@ def build_agent_loop_manager(config: DictConfig, trainer: Any) -> Any:
 
 
 def trainer_class(config: DictConfig) -> type:
-    """The v1 trainer class for ``trainer.v1.trainer_mode``, with reward step metrics."""
+    """The v1 trainer class for ``trainer.v1.trainer_mode``, with reward step metrics.
+
+    With the perception reward manager selected, its training batches are also group-consistent.
+    """
     from verl.trainer.ppo.v1 import get_trainer_cls
 
+    from perception_verl.integration.group_sampling import (
+        uses_perception_manager,
+        with_group_consistent_perception,
+    )
     from perception_verl.integration.step_metrics import with_reward_step_metrics
 
-    return with_reward_step_metrics(get_trainer_cls(config.trainer.v1.trainer_mode))
+    base = get_trainer_cls(config.trainer.v1.trainer_mode)
+    if uses_perception_manager(config):
+        base = with_group_consistent_perception(base)
+    return with_reward_step_metrics(base)
 
 
 class RewardMetricsTaskRunner:
