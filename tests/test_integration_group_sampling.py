@@ -7,7 +7,6 @@ relies on a sampling path that changed: revisit it before training with that ver
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -187,7 +186,8 @@ def test_v1_step_gives_a_failed_groups_members_the_perception_excluded_advantage
                 stepped = trainer.step(metrics, {})
                 keys = [key_of(i) for i in STORED]
                 assert sorted(stepped.keys) == sorted(keys)  # whole groups, the failed session aside
-                stored = tq.kv_batch_get(keys=keys, partition_id="train", select_fields=["rm_scores", "advantages"])
+                fields = ["rm_scores", "advantages"]
+                stored = tq.kv_batch_get(keys=keys, partition_id="train", select_fields=fields)
                 trained_scores = [float(row.sum()) for row in stored["rm_scores"].unbind()]
                 advantages = [float(row.mean()) for row in stored["advantages"].unbind()]
         finally:
@@ -269,7 +269,7 @@ def test_rewrite_batch_changes_only_failed_groups() -> None:
 def test_rewrite_batch_stops_on_rows_without_reward_extras() -> None:
     store = FakeStore({"a_0_0": _row("a", 1.0, 0.0, 1.0), "a_1_0": _row("a", 1.0, 0.0, 0.0)})
     store.rows["a_1_0"]["extra_fields"] = {}
-    with pytest.raises(RuntimeError, match="a_1_0.*perception reward manager"):
+    with pytest.raises(RuntimeError, match=r"a_1_0.*perception reward manager"):
         rewrite_batch(_meta(list(store.rows)), store.get, store.put, weight=0.7, rollout_n=2)
     assert store.puts == []
 
@@ -293,7 +293,9 @@ def test_sampler_rewrites_train_batches_only_and_forwards_the_rest() -> None:
         def get_sampleable_count(self, global_steps: int, partition_id: str) -> int:
             return 7
 
-    sampler = GroupConsistentSampler(Buffer(), weight=0.7, rollout_n=2, kv_batch_get=store.get, kv_batch_put=store.put)
+    sampler = GroupConsistentSampler(
+        Buffer(), weight=0.7, rollout_n=2, kv_batch_get=store.get, kv_batch_put=store.put
+    )
     assert sampler.poll_interval == 0.5 and sampler.get_sampleable_count(1, "train") == 7
     sampler.sample(global_steps=3, partition_id="val", batch_size=1)
     assert store.puts == [] and sampler.take_metrics() == {}
@@ -374,9 +376,18 @@ def test_pin_training_batches_come_from_replay_buffer_sample_before_the_advantag
     advantage = inspect.getsource(PPOTrainer._compute_advantage)
     assert '"uid", "response_mask", "rm_scores"' in advantage
     assert 'data.batch["token_level_scores"] = data.batch["rm_scores"]' in advantage
-    assert 'data.non_tensor_batch["uid"] = np.array(data.batch.pop("uid").tolist(), dtype=object)' in advantage
+    uid_line = 'data.non_tensor_batch["uid"] = np.array(data.batch.pop("uid").tolist(), dtype=object)'
+    assert uid_line in advantage
     # validation samples its own partition, which the wrapper leaves alone
     assert 'partition_id="val"' in inspect.getsource(PPOTrainer._validate)
+    # every trainer mode trains through this step and _step_once, and keeps the replay buffer verl built
+    from verl.trainer.ppo.v1 import get_trainer_cls
+
+    for mode in ("sync", "colocate_async", "separate_async"):
+        cls = get_trainer_cls(mode)
+        for name in ("step", "_step_once", "_compute_advantage"):
+            assert getattr(cls, name) is getattr(PPOTrainer, name), f"{mode} overrides {name}"
+        assert "self.replay_buffer =" not in inspect.getsource(cls), f"{mode} replaces its replay buffer"
 
 
 def test_pin_replay_buffers_sample_whole_groups() -> None:
@@ -390,7 +401,8 @@ def test_pin_replay_buffers_sample_whole_groups() -> None:
             inspect.getsource(cls.sample)
         )
     materialize = inspect.getsource(ReplayBuffer._materialize_batch)
-    for line in ("for key, tag in partition_snapshot.items():", 'uid = key.split("_")[0]', "if uid in selected:"):
+    whole = ("for key, tag in partition_snapshot.items():", 'uid = key.split("_")[0]', "if uid in selected:")
+    for line in whole:
         assert line in materialize
     postprocess = inspect.getsource(AgentLoopWorkerTQ._agent_loop_postprocess)
     assert 'keys.append(f"{uid}_{session_id}_{i}")' in postprocess

@@ -127,6 +127,7 @@ def test_task_runner_per_trainer(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level("WARNING", logger="perception_verl.main_ppo"):
         assert main_ppo.task_runner(legacy) is TaskRunner
     assert "no public point" in caplog.text and "trainer.use_v1=True" in caplog.text
+    assert "group-consistent perception is not applied" in caplog.text
     v1 = main_ppo.task_runner(OmegaConf.create({"trainer": {"use_v1": True}}))
     assert hasattr(v1, "remote")  # a Ray actor class made from RewardMetricsTaskRunner
 

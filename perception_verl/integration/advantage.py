@@ -7,12 +7,15 @@ the perception term from every member of a group in which any member has no verd
 (``judge_failed``); the group is then ranked on accuracy, format and repetition alone, and counted in
 ``perception_excluded_groups``.
 
-Where it runs: on the training batch after the rewards are in and before verl's
-``compute_advantage`` (:func:`apply_group_consistent_perception` on a ``DataProto`` holding
-``token_level_rewards`` and the reward extras). verl 0.9.1 offers no registered-estimator route for
-this: ``compute_advantage`` passes a registered estimator only ``token_level_rewards``,
-``response_mask``, ``index`` (uid) and ``config`` (``non_tensor_batch`` only to the built-in ``gdpo``),
-and the v1 trainer reads only ``uid``, ``rm_scores`` and log-probs back from TransferQueue for it;
+Where it runs: in verl's v1 trainer, :mod:`perception_verl.integration.group_sampling` applies
+:func:`group_consistent_scores` to each training batch's ``rm_scores`` in TransferQueue as the
+replay buffer hands the batch out, before ``_compute_advantage`` reads them
+(``python -m perception_verl.main_ppo`` installs it with the perception manager).
+:func:`apply_group_consistent_perception` does the same on a ``DataProto`` holding
+``token_level_rewards`` and the reward extras, for a caller that holds the batch before verl's
+``compute_advantage``. verl 0.9.1 offers no registered-estimator route for this:
+``compute_advantage`` passes a registered estimator only ``token_level_rewards``, ``response_mask``,
+``index`` (uid) and ``config`` (``non_tensor_batch`` only to the built-in ``gdpo``);
 ``tests/test_integration_advantage.py`` pins that, so a verl that starts passing the extras fails loudly.
 """
 

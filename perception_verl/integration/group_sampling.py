@@ -134,7 +134,9 @@ class GroupConsistentSampler:
 
     def sample(self, global_steps: int, partition_id: str, batch_size: int) -> tuple[Any, dict]:
         """The wrapped buffer's ``sample``; a ``train`` batch is then rewritten in TransferQueue."""
-        batch, metrics = self.inner.sample(global_steps=global_steps, partition_id=partition_id, batch_size=batch_size)
+        batch, metrics = self.inner.sample(
+            global_steps=global_steps, partition_id=partition_id, batch_size=batch_size
+        )
         if partition_id == TRAIN_PARTITION:
             found = rewrite_batch(
                 batch, self.kv_batch_get, self.kv_batch_put, weight=self.weight, rollout_n=self.rollout_n
@@ -164,7 +166,7 @@ def perception_weight(config: Any) -> float:
 
 
 def uses_perception_manager(config: Any) -> bool:
-    """Whether verl's reward loop would run :class:`PerceptionRewardManager` (or a subclass) for ``config``."""
+    """Whether verl's reward loop would run :class:`PerceptionRewardManager` (or a subclass) for it."""
     reward = config.get("reward") or {}
     if not reward.get("reward_manager"):
         return False
