@@ -112,3 +112,20 @@ def test_accuracy_timeouts_are_counted() -> None:
 
     metrics = reward_metrics({"accuracy": [0.0, 1.0, 0.0], "accuracy_timed_out": [1.0, 0.0, 1.0]})
     assert metrics["reward/accuracy_timed_out/count"] == 2.0
+
+
+def test_judge_token_usage_is_summed_and_the_cached_share_derived() -> None:
+    m = reward_metrics(
+        {
+            "num_annotations": [2.0, 2.0, 0.0],
+            "judge_truncated": [0.0, 1.0, 0.0],
+            "judge_prompt_tokens": [700.0, 300.0, 0.0],
+            "judge_cached_tokens": [600.0, 200.0, 0.0],
+            "judge_completion_tokens": [30.0, 64.0, 0.0],
+        }
+    )
+    assert m["reward/judge_prompt_tokens/sum"] == 1000.0
+    assert m["reward/judge_cached_tokens/sum"] == 800.0
+    assert m["reward/judge_completion_tokens/sum"] == 94.0
+    assert m["reward/judge_cached_tokens/share"] == pytest.approx(0.8)
+    assert m["reward/judge_truncated/count"] == 1.0

@@ -15,6 +15,12 @@ client per loop for a process-wide cap.
 The API key is read from the environment variable named by ``api_key_env`` and sent as
 ``Authorization: Bearer``; it is never logged, and any run of 8 or more of its characters is masked
 out of everything the server sends back (error bodies, before they are cut; replies; model lists).
+
+Dialects: the health check also reads which server answers (``owned_by`` in ``/v1/models``: SGLang or
+vLLM; see :mod:`perception_verl.client.dialects`) and resolves ``server`` (``auto``, ``sglang``, ``vllm``)
+to :attr:`ChatClient.dialect`; ``chat(..., regex=...)`` then sends the constraint in that server's own
+field. Every reply's ``usage`` (prompt, cached prompt and completion tokens) is read into
+:class:`ChatReply` and summed in :meth:`ChatClient.metrics`.
 """
 
 from __future__ import annotations
@@ -34,6 +40,13 @@ from typing import Any
 import aiohttp
 
 from perception_verl.client.backoff import capped_doubling
+from perception_verl.client.dialects import (
+    DialectError,
+    check_setting,
+    dialect_of_models,
+    regex_fields,
+    resolve_dialect,
+)
 from perception_verl.client.errors import ChatError, JudgeUnavailable
 from perception_verl.client.redact import mask_secret, masked_snippet
 from perception_verl.client.replicas import Replica, ReplicaPool
@@ -71,8 +84,13 @@ class ChatClientConfig:
     health_timeout_s: float = 30.0
     health_poll_s: float = 2.0
     replica_cooldown_s: float = 5.0
+    server: str = "auto"
 
     def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "server", check_setting(self.server))
+        except ValueError as err:
+            raise ValueError(f"ChatClientConfig.server: {err}") from None
         urls = (self.urls,) if isinstance(self.urls, str) else tuple(self.urls)
         if not urls:
             raise ValueError("ChatClientConfig.urls: at least one judge URL is required")
@@ -100,6 +118,16 @@ class ChatClientConfig:
 
 
 @dataclass(frozen=True)
+class Usage:
+    """Token counts of one reply; ``cached_tokens`` is None where the server does not report them
+    (vLLM: ``--enable-prompt-tokens-details``; SGLang: ``--enable-cache-report``)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int | None = None
+
+
+@dataclass(frozen=True)
 class ChatReply:
     """The assistant text of one successful chat call; ``requests`` counts HTTP attempts it took."""
 
@@ -108,6 +136,23 @@ class ChatReply:
     requests: int
     finish_reason: str | None = None
     url: str = ""
+    usage: Usage | None = None
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        return None
+    return int(value)
+
+
+def parse_usage(payload: Any) -> Usage | None:
+    """The ``usage`` of a chat.completion body (``prompt_tokens_details.cached_tokens`` where given)."""
+    usage = payload.get("usage") if isinstance(payload, Mapping) else None
+    if not isinstance(usage, Mapping):
+        return None
+    details = usage.get("prompt_tokens_details")
+    cached = _count(details.get("cached_tokens")) if isinstance(details, Mapping) else None
+    return Usage(_count(usage.get("prompt_tokens")) or 0, _count(usage.get("completion_tokens")) or 0, cached)
 
 
 def backoff_delay(retry: int, base_s: float, max_s: float, rng: random.Random) -> float:
@@ -124,6 +169,12 @@ def is_retryable(kind: str) -> bool:
 
 def parse_chat_completion(raw: bytes) -> tuple[str, str | None]:
     """(content, finish_reason) of an OpenAI ``chat.completion`` body; ValueError if it has none."""
+    content, finish, _ = parse_chat_reply(raw)
+    return content, finish
+
+
+def parse_chat_reply(raw: bytes) -> tuple[str, str | None, Usage | None]:
+    """(content, finish_reason, usage) of an OpenAI ``chat.completion`` body; ValueError if no content."""
     try:
         payload = json.loads(raw)
         choice = payload["choices"][0]
@@ -133,7 +184,7 @@ def parse_chat_completion(raw: bytes) -> tuple[str, str | None]:
     if not isinstance(content, str):
         raise ValueError(f"choices[0].message.content is {type(content).__name__}, not text")
     finish = choice.get("finish_reason")
-    return content, finish if isinstance(finish, str) else None
+    return content, finish if isinstance(finish, str) else None, parse_usage(payload)
 
 
 @dataclass
@@ -160,6 +211,8 @@ class ChatClient:
         self._state: _LoopState | None = None
         self._api_key: str | None = None
         self._stats = _Stats()
+        self._found: dict[str, tuple[str | None, str | None]] = {}
+        self.dialect: str | None = None if config.server == "auto" else config.server
 
     def __repr__(self) -> str:
         return f"ChatClient(urls={list(self.config.urls)!r}, model={self.config.model!r})"
@@ -250,6 +303,7 @@ class ChatClient:
             usable = any(p is None for p in problems)
             if usable or not all(_still_loading(p) for p in problems) or loop.time() >= deadline:
                 break
+            self._stats.counters["health_retries"] += 1
             waited = self.config.health_timeout_s - (deadline - loop.time())
             if attempt % 5 == 0:
                 logger.warning(
@@ -271,9 +325,22 @@ class ChatClient:
                 f"no usable judge server for model {self.config.model!r}: {detail} "
                 f"(waited up to {self.config.health_timeout_s:g} s, health_timeout_s)"
             )
-        logger.info(
-            "judge model %r ready at %s", self.config.model, ", ".join(self._pool.healthy_urls())
-        )
+        healthy = self._pool.healthy_urls()
+        self._settle_dialect(healthy)
+        logger.info("judge model %r ready at %s", self.config.model, ", ".join(healthy))
+
+    def _settle_dialect(self, urls: Sequence[str]) -> None:
+        detected = {}
+        for url in urls:
+            dialect, owner = self._found.get(url, (None, None))
+            detected[url] = dialect
+            logger.info("judge server at %s reports owned_by=%r: %s", url, owner, dialect or "unknown server")
+        try:
+            self.dialect = resolve_dialect(self.config.server, detected)
+        except DialectError:
+            self._stats.counters["dialect_errors"] += 1
+            raise
+        logger.info("judge server dialect: %s (setting %s)", self.dialect or "unknown", self.config.server)
 
     async def _check(self, state: _LoopState, url: str, limit: float) -> str | None:
         try:
@@ -295,9 +362,11 @@ class ChatClient:
         except aiohttp.ClientError as err:
             return f"health request failed ({type(err).__name__}: {self._redact(str(err))})"
         try:
-            served = [str(m["id"]) for m in json.loads(raw)["data"]]
+            payload = json.loads(raw)
+            served = [str(m["id"]) for m in payload["data"]]
         except (ValueError, KeyError, TypeError):
             return "GET /v1/models did not return an OpenAI model list"
+        self._found[url] = dialect_of_models(payload, self.config.model)
         if self.config.model not in served:
             return self._redact(f"model {self.config.model!r} not served; served: {served}")
         return None
@@ -311,8 +380,18 @@ class ChatClient:
         max_tokens: int,
         temperature: float = 0.0,
         extra_body: Mapping[str, Any] | None = None,
+        regex: str | None = None,
     ) -> ChatReply:
-        """One chat completion; retried as the config says. Raises :class:`ChatError` when out of tries."""
+        """One chat completion; retried as the config says. Raises :class:`ChatError` when out of tries.
+
+        ``regex`` constrains the answer, in the field of the server's dialect (:attr:`dialect`);
+        :class:`~perception_verl.client.dialects.DialectError` when the dialect is unknown.
+        """
+        if regex is not None and self.dialect is None:
+            raise DialectError(
+                "cannot constrain output: the judge server's dialect is unknown "
+                f"(server={self.config.server}); run start() first or set the server (sglang or vllm)"
+            )
         state = self._loop_state()
         body: dict[str, Any] = {
             "model": self.config.model,
@@ -322,6 +401,9 @@ class ChatClient:
         }
         if extra_body:
             body.update(extra_body)
+        if regex is not None:
+            assert self.dialect is not None
+            body.update(regex_fields(self.dialect, regex))
         payload = json.dumps(body)
         started = time.perf_counter()
         counters = self._stats.counters
@@ -332,7 +414,7 @@ class ChatClient:
                 await asyncio.sleep(self._delay(attempt - 1, last))
             replica = self._pool.pick()
             try:
-                text, finish = await self._send(state, replica, payload)
+                text, finish, usage = await self._send(state, replica, payload)
             except ChatError as err:
                 err.attempts = attempt + 1
                 counters[f"errors.{err.kind}"] += 1
@@ -344,7 +426,15 @@ class ChatClient:
                 continue
             self._pool.mark_ok(replica)
             counters["ok"] += 1
-            return ChatReply(text, time.perf_counter() - started, attempt + 1, finish, replica.url)
+            counters[f"finish.{finish or 'none'}"] += 1
+            if usage is not None:
+                counters["usage.prompt_tokens"] += usage.prompt_tokens
+                counters["usage.completion_tokens"] += usage.completion_tokens
+                if usage.cached_tokens is not None:
+                    counters["usage.cached_tokens"] += usage.cached_tokens
+                    counters["usage.cached_reported"] += 1
+            latency = time.perf_counter() - started
+            return ChatReply(text, latency, attempt + 1, finish, replica.url, usage)
         assert last is not None
         counters[f"failures.{last.kind}"] += 1
         raise last
@@ -356,7 +446,9 @@ class ChatClient:
             delay = max(delay, min(err.retry_after_s, cfg.backoff_max_s))
         return delay
 
-    async def _send(self, state: _LoopState, replica: Replica, payload: str) -> tuple[str, str | None]:
+    async def _send(
+        self, state: _LoopState, replica: Replica, payload: str
+    ) -> tuple[str, str | None, Usage | None]:
         url = replica.url
         stats = self._stats
         async with state.semaphore:
@@ -397,10 +489,10 @@ class ChatClient:
                 retry_after_s=_parse_retry_after(retry_after),
             )
         try:
-            text, finish = parse_chat_completion(raw)
+            text, finish, usage = parse_chat_reply(raw)
         except ValueError as err:
             raise ChatError("bad_json", f"{url}{_CHAT_PATH}: {self._redact(str(err))}") from None
-        return self._redact(text), finish
+        return self._redact(text), finish, usage
 
     def _redact(self, text: str) -> str:
         return mask_secret(text, self._api_key)
@@ -409,7 +501,9 @@ class ChatClient:
 
     def metrics(self) -> dict[str, int]:
         """Counters: requests_sent, retries, ok, errors.<kind> (per attempt), failures.<kind> (per call),
-        in_flight and max_in_flight (client side)."""
+        finish.<reason>, usage.{prompt,completion,cached}_tokens (summed over replies; cached only where
+        reported, usage.cached_reported replies), health_retries (start-up probes of a loading server),
+        dialect_errors, in_flight and max_in_flight."""
         out = dict(self._stats.counters)
         out.setdefault("requests_sent", 0)
         out.setdefault("retries", 0)

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from perception_verl.client.dialects import SERVER_SETTINGS
 from perception_verl.rewards.total import RewardWeights
 
 JUDGE_BACKENDS = ("lexical", "sglang", "none")
@@ -26,7 +27,7 @@ DEFAULT_ANNOTATIONS_KEY = "reward_model.annotations"
 ANNOTATION_ROOTS = ("reward_model", "extra_info")
 
 # Options that only an HTTP judge reads: setting one with judge=lexical is a mistake, not a no-op.
-_SGLANG_ONLY = ("judge_urls", "judge_model", "api_key_env", "judge_step_deadline_s")
+_SGLANG_ONLY = ("judge_urls", "judge_model", "api_key_env", "judge_step_deadline_s", "judge_server", "startup_wait_s")
 _WEIGHT_KEYS = ("accuracy", "format", "perception", "repetition", "repetition_n", "repetition_max_penalty")
 
 
@@ -43,6 +44,10 @@ class PerceptionRewardConfig:
     ``judge_urls`` empty with ``judge="sglang"`` means "use the judge verl launched"
     (``reward.reward_model.enable=True``; verl passes its router address to the manager).
     ``judge_model`` ``None`` then means verl's ``reward.reward_model.model_path``.
+    ``judge_server`` (``auto``, ``sglang``, ``vllm``) is the dialect the judge server speaks, which
+    decides the request field that carries the ``constrained`` regex; ``auto`` reads it from the
+    server at the health check. ``startup_wait_s`` is how long the health check waits for a judge
+    that is still loading (0: not at all).
     """
 
     weights: RewardWeights = field(default_factory=RewardWeights)
@@ -56,6 +61,8 @@ class PerceptionRewardConfig:
     health_timeout_s: float = 30.0
     max_new_tokens: int = 512
     constrained: bool = False
+    judge_server: str = "auto"
+    startup_wait_s: float = 0.0
     failure_policy: str = "exclude"
     annotations_key: str = DEFAULT_ANNOTATIONS_KEY
     max_response_chars: int = 6000
@@ -75,6 +82,8 @@ _KEYS = (
     "health_timeout_s",
     "max_new_tokens",
     "constrained",
+    "judge_server",
+    "startup_wait_s",
     "failure_policy",
     "annotations_key",
     "max_response_chars",
@@ -230,6 +239,11 @@ def from_kwargs(kwargs: Mapping[str, Any] | None) -> PerceptionRewardConfig:
             values[key] = _number(key, raw[key], integer=False, minimum=0.0, strict=True)
     if "constrained" in raw:
         values["constrained"] = _boolean("constrained", raw["constrained"])
+    if "judge_server" in raw:
+        values["judge_server"] = _choice("judge_server", raw["judge_server"], SERVER_SETTINGS)
+    if "startup_wait_s" in raw:
+        wait = raw["startup_wait_s"]
+        values["startup_wait_s"] = _number("startup_wait_s", wait, integer=False, minimum=0.0)
     if "failure_policy" in raw:
         values["failure_policy"] = _choice("failure_policy", raw["failure_policy"], FAILURE_POLICIES)
     if "annotations_key" in raw:

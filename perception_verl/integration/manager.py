@@ -11,7 +11,8 @@ Per sample (``run_single``): decode the response as verl's naive manager does, r
 truth and the annotations, ask the shared judge which annotations the response states (skipped
 when there are none), apply the failure policy, and combine everything with
 :func:`perception_verl.rewards.total.score_response`. ``reward_extra_info`` always holds the
-same numeric keys (:data:`EXTRA_KEYS`), so verl can stack them into the batch; ``acc`` repeats
+same numeric keys (:data:`EXTRA_KEYS`), so verl can stack them into the batch (the ``judge_*_tokens``
+keys carry the judge requests' token usage, 0 for cache hits and offline judges); ``acc`` repeats
 ``accuracy`` because verl's validation picks ``acc`` as its core metric (``val-core/<source>/acc/...``).
 
 A judge launched by verl (``reward.reward_model.enable=True``) is reached at the router address verl
@@ -44,7 +45,7 @@ from perception_verl.integration.config import (
     judge_label,
     resolve_judge,
 )
-from perception_verl.judge.base import Judge, JudgeResult
+from perception_verl.judge.base import TRUNCATED, Judge, JudgeResult
 from perception_verl.judge.budget import BudgetedJudge
 from perception_verl.rewards.accuracy import AccuracyResult, accuracy_reward
 from perception_verl.rewards.deadline import CheckCrashed, CheckPool, CheckTimeout
@@ -65,6 +66,10 @@ EXTRA_KEYS = (
     "judge_failed",
     "judge_latency_s",
     "judge_cached",
+    "judge_truncated",
+    "judge_prompt_tokens",
+    "judge_cached_tokens",
+    "judge_completion_tokens",
     "accuracy_timed_out",
     "ground_truth_invalid",
 )
@@ -150,6 +155,7 @@ def judge_client_config(
         timeout_s=options.timeout_s,
         max_retries=options.max_retries,
         health_timeout_s=options.health_timeout_s,
+        server=options.judge_server,
     )
 
 
@@ -164,16 +170,16 @@ def build_judge(
         return ("lexical", chars), lambda: LexicalJudge(max_response_chars=chars)
     if options.judge != "sglang":
         raise RewardConfigError(f"no judge to build for reward.reward_kwargs.judge={options.judge}")
-    from perception_verl.judge.sglang import SGLangJudge, SGLangJudgeConfig
+    from perception_verl.judge.sglang import OpenAIChatJudge, OpenAIChatJudgeConfig
 
     deadline_s = options.judge_step_deadline_s
-    judge_config = SGLangJudgeConfig(
+    judge_config = OpenAIChatJudgeConfig(
         client=judge_client_config(options, reward_router_address, verl_model_path),
         max_new_tokens=options.max_new_tokens,
         constrained=options.constrained,
         max_response_chars=options.max_response_chars,
     )
-    return ("sglang", judge_config, deadline_s), lambda: BudgetedJudge(SGLangJudge(judge_config), deadline_s)
+    return ("sglang", judge_config, deadline_s), lambda: BudgetedJudge(OpenAIChatJudge(judge_config), deadline_s)
 
 
 def lookup(non_tensor: Mapping[str, Any], dotted: str) -> Any:
@@ -209,6 +215,10 @@ def extra_info_of(
         "judge_failed": float(failed),
         "judge_latency_s": float(result.latency_s) if result is not None else 0.0,
         "judge_cached": float(result.cached) if result is not None else 0.0,
+        "judge_truncated": float(result is not None and result.failure == TRUNCATED),
+        "judge_prompt_tokens": float(result.prompt_tokens) if result is not None else 0.0,
+        "judge_cached_tokens": float(result.cached_tokens) if result is not None else 0.0,
+        "judge_completion_tokens": float(result.completion_tokens) if result is not None else 0.0,
         "accuracy_timed_out": float(breakdown.accuracy_reason == ACCURACY_TIMEOUT),
         "ground_truth_invalid": float(ground_truth_invalid),
     }

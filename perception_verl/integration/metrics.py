@@ -13,6 +13,9 @@ names in verl's style:
 - ``reward/judge_failed/{rate,count}`` over samples that needed the judge (had annotations)
 - ``reward/judge_cached/share`` and ``reward/judge_latency_s/{mean,p50,p90,p99,max}`` over judge calls
   that were not cache hits
+- ``reward/judge_truncated/count``: judge replies cut off at the judge's token budget
+- judge token usage: ``reward/judge_{prompt,cached,completion}_tokens/sum`` and
+  ``reward/judge_cached_tokens/share`` (cached / prompt tokens; the server's prefix-cache reuse)
 - the same under ``reward/<data_source>/...`` when the batch holds several data sources.
 Missing keys are skipped, so batches from other managers give what they can.
 """
@@ -27,6 +30,7 @@ import numpy as np
 PREFIX = "reward"
 SUMMARISED = ("score", "accuracy", "format", "repetition", "num_annotations")
 LATENCY_PERCENTILES = (50, 90, 99)
+USAGE_KEYS = ("judge_prompt_tokens", "judge_cached_tokens", "judge_completion_tokens")
 
 
 def _floats(values: Any) -> np.ndarray:
@@ -91,6 +95,15 @@ def _group_metrics(columns: Mapping[str, np.ndarray], prefix: str) -> dict[str, 
         if called.any():
             metrics[f"{prefix}/judge_cached/share"] = float((cached[called] != 0).mean())
         called &= cached == 0
+    if "judge_truncated" in columns:
+        truncated = columns["judge_truncated"]
+        metrics[f"{prefix}/judge_truncated/count"] = float((truncated[~np.isnan(truncated)] != 0).sum())
+    for key in USAGE_KEYS:
+        if key in columns:
+            metrics[f"{prefix}/{key}/sum"] = float(np.nansum(columns[key]))
+    prompt = metrics.get(f"{prefix}/judge_prompt_tokens/sum")
+    if prompt and f"{prefix}/judge_cached_tokens/sum" in metrics:
+        metrics[f"{prefix}/judge_cached_tokens/share"] = metrics[f"{prefix}/judge_cached_tokens/sum"] / prompt
     if "judge_latency_s" in columns:
         latency = columns["judge_latency_s"][called]
         latency = latency[~np.isnan(latency)]

@@ -6,6 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+# The failure of a judge reply cut off at its token budget (finish_reason=length).
+TRUNCATED = "truncated"
+
 
 @dataclass(frozen=True)
 class JudgeResult:
@@ -13,7 +16,9 @@ class JudgeResult:
 
     ``verdicts`` holds one 0/1 per annotation, in order, or ``None`` when the judge failed;
     ``failure`` then names why (``"timeout"``, ``"http_503"``, ``"malformed"``, ...).
-    ``requests`` counts HTTP requests this call sent (0 for a cache hit or an offline judge).
+    ``requests`` counts HTTP requests this call sent (0 for a cache hit or an offline judge);
+    ``prompt_tokens``, ``cached_tokens`` (prompt tokens the server found in its prefix cache, 0 where
+    it does not report them) and ``completion_tokens`` sum the ``usage`` of those requests.
     """
 
     verdicts: tuple[int, ...] | None
@@ -21,6 +26,9 @@ class JudgeResult:
     latency_s: float = 0.0
     requests: int = 0
     cached: bool = False
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
 
     @property
     def ok(self) -> bool:

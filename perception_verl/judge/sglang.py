@@ -1,11 +1,17 @@
-"""The SGLang judge backend: one chat request per distinct (annotations, response) pair.
+"""The HTTP judge backend: one chat request per distinct (annotations, response) pair.
 
 Works with any OpenAI-compatible chat server: SGLang (``python -m sglang.launch_server``), several
-SGLang replicas, SGLang's router, or vLLM. With ``constrained=True`` every request carries SGLang's
-``regex`` sampling parameter (a top-level field of its chat request), so the answer cannot drift
-from ``<info1>0|1</info1> ...``; vLLM spells this differently (``guided_regex``, or
-``structured_outputs: {"regex": ...}`` in recent releases) and ignores SGLang's field, so leave
-``constrained`` off there.
+SGLang replicas, SGLang's router, or vLLM. With ``constrained=True`` every request carries the
+verdict regex in the field of the server's dialect (SGLang's top-level ``regex``, vLLM's
+``structured_outputs.regex``; :mod:`perception_verl.client.dialects`), so the answer cannot drift
+from ``<info1>0|1</info1> ...``. The dialect comes from ``client.server`` or, with ``auto``, from what
+the server says at the health check; :meth:`OpenAIChatJudge.start` stops with
+:class:`~perception_verl.client.dialects.DialectError` when ``constrained`` is on and the server is
+neither, rather than send a field it would ignore.
+
+A reply cut off at ``max_new_tokens`` (``finish_reason=length``) is the failure ``"truncated"``: it is
+counted on its own and not re-asked (the same budget would cut the answer again). Every reply's token
+usage is summed into the result (``prompt_tokens``, ``cached_tokens``, ``completion_tokens``).
 
 Malformed answers are re-asked (``reask`` times). Greedy decoding would give the same answer to
 the same prompt, so a re-ask sends the conversation so far plus the judge's faulty answer and a
@@ -27,9 +33,10 @@ from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from perception_verl.client.chat import ChatClient, ChatClientConfig
+from perception_verl.client.chat import ChatClient, ChatClientConfig, ChatReply
+from perception_verl.client.dialects import DialectError
 from perception_verl.client.errors import ChatError
-from perception_verl.judge.base import JudgeResult
+from perception_verl.judge.base import TRUNCATED, JudgeResult
 from perception_verl.judge.prompt import build_messages, verdict_regex
 from perception_verl.judge.sanitize import sanitize_response
 from perception_verl.judge.verdict import VerdictError, parse_verdicts
@@ -40,7 +47,7 @@ CacheKey = tuple[tuple[str, ...], str]
 
 
 @dataclass(frozen=True)
-class SGLangJudgeConfig:
+class OpenAIChatJudgeConfig:
     """How to reach the judge model and how to ask it."""
 
     client: ChatClientConfig
@@ -52,11 +59,11 @@ class SGLangJudgeConfig:
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
-            raise ValueError(f"SGLangJudgeConfig.max_new_tokens must be >= 1, got {self.max_new_tokens}")
+            raise ValueError(f"judge config max_new_tokens must be >= 1, got {self.max_new_tokens}")
         if self.reask < 0:
-            raise ValueError(f"SGLangJudgeConfig.reask must be >= 0, got {self.reask}")
+            raise ValueError(f"judge config reask must be >= 0, got {self.reask}")
         if self.cache_size < 0:
-            raise ValueError(f"SGLangJudgeConfig.cache_size must be >= 0, got {self.cache_size}")
+            raise ValueError(f"judge config cache_size must be >= 0, got {self.cache_size}")
 
 
 def reask_message(n: int) -> str:
@@ -93,10 +100,10 @@ class _LRU:
         return len(self._data)
 
 
-class SGLangJudge:
+class OpenAIChatJudge:
     """Judge over an OpenAI-compatible chat server, with dedupe cache, re-ask and fault capture."""
 
-    def __init__(self, config: SGLangJudgeConfig, *, client: ChatClient | None = None) -> None:
+    def __init__(self, config: OpenAIChatJudgeConfig, *, client: ChatClient | None = None) -> None:
         self.config = config
         self.client = client if client is not None else ChatClient(config.client)
         self._cache = _LRU(config.cache_size)
@@ -104,11 +111,25 @@ class SGLangJudge:
         self._counters: Counter[str] = Counter()
 
     def __repr__(self) -> str:
-        return f"SGLangJudge(client={self.client!r}, constrained={self.config.constrained})"
+        return f"OpenAIChatJudge(client={self.client!r}, constrained={self.config.constrained})"
 
     async def start(self) -> None:
-        """Health-check the server(s); raises ``JudgeUnavailable`` naming each URL and its fault."""
+        """Health-check the server(s); raises ``JudgeUnavailable`` naming each URL and its fault, and
+        ``DialectError`` when ``constrained`` is on but no known constraint field fits the server."""
         await self.client.start()
+        if self.config.constrained and self.client.dialect is None:
+            await self.client.close()
+            raise DialectError(
+                f"constrained output is on but the judge server at {', '.join(self.client.healthy_urls())} "
+                "is neither SGLang nor vLLM (its /v1/models owned_by names neither), so no request field "
+                "is known to constrain it; set the judge server option (reward.reward_kwargs.judge_server "
+                "or --judge-server) to sglang or vllm if it speaks that dialect, or turn constrained off"
+            )
+
+    @property
+    def dialect(self) -> str | None:
+        """The server dialect the client resolved at start (None: unknown)."""
+        return self.client.dialect
 
     async def close(self) -> None:
         for task in list(self._pending.values()):
@@ -140,7 +161,16 @@ class SGLangJudge:
         latency = time.perf_counter() - started
         if shared:
             return JudgeResult(result.verdicts, result.failure, latency, requests=0, cached=True)
-        return JudgeResult(result.verdicts, result.failure, latency, result.requests, cached=False)
+        return JudgeResult(
+            result.verdicts,
+            result.failure,
+            latency,
+            result.requests,
+            cached=False,
+            prompt_tokens=result.prompt_tokens,
+            cached_tokens=result.cached_tokens,
+            completion_tokens=result.completion_tokens,
+        )
 
     def _settle(self, key: CacheKey, task: asyncio.Task[JudgeResult]) -> None:
         if self._pending.get(key) is task:
@@ -156,22 +186,29 @@ class SGLangJudge:
         n = len(facts)
         base = build_messages(facts, text)
         messages = base
-        extra = {"regex": verdict_regex(n)} if self.config.constrained else None
-        requests = 0
+        regex = verdict_regex(n) if self.config.constrained else None
+        tally = _Tally()
         kind = "missing_tags"
         for attempt in range(self.config.reask + 1):
             if attempt:
                 self._counters["reasks"] += 1
             try:
                 reply = await self.client.chat(
-                    messages, max_tokens=self.config.max_new_tokens, temperature=0.0, extra_body=extra
+                    messages, max_tokens=self.config.max_new_tokens, temperature=0.0, regex=regex
                 )
             except ChatError as err:
-                requests += err.attempts
+                tally.requests += err.attempts
                 self._counters[f"failed.{err.kind}"] += 1
                 logger.warning("judge request failed for good: %s", err)
-                return JudgeResult(verdicts=None, failure=err.kind, requests=requests)
-            requests += reply.requests
+                return tally.result(None, err.kind)
+            tally.add(reply)
+            if reply.finish_reason == "length":
+                self._counters[f"failed.{TRUNCATED}"] += 1
+                logger.warning(
+                    "judge answer cut off at max_new_tokens=%d (finish_reason=length); not re-asked",
+                    self.config.max_new_tokens,
+                )
+                return tally.result(None, TRUNCATED)
             try:
                 verdicts = parse_verdicts(reply.text, n)
             except VerdictError as err:
@@ -184,15 +221,48 @@ class SGLangJudge:
                 ]
                 continue
             self._counters["judged"] += 1
-            return JudgeResult(verdicts=verdicts, requests=requests)
+            return tally.result(verdicts, None)
         self._counters[f"failed.malformed:{kind}"] += 1
         logger.warning("judge answer still malformed after %d re-ask(s): %s", self.config.reask, kind)
-        return JudgeResult(verdicts=None, failure=f"malformed:{kind}", requests=requests)
+        return tally.result(None, f"malformed:{kind}")
 
     def metrics(self) -> dict[str, int]:
-        """Judge counters (calls, cache_hits, shared_in_flight, reasks, malformed.<kind>, failed.<kind>,
-        judged, cache_size) merged with the client's under ``client.``."""
+        """Judge counters (calls, cache_hits, shared_in_flight, reasks, malformed.<kind>, failed.<kind>
+        with ``failed.truncated`` for replies cut off at max_new_tokens, judged, cache_size) merged with
+        the client's under ``client.`` (its ``usage.*`` token sums among them)."""
         out = dict(self._counters)
         out["cache_size"] = len(self._cache)
         out.update({f"client.{k}": v for k, v in self.client.metrics().items()})
         return out
+
+
+@dataclass
+class _Tally:
+    """Requests and token usage of one judge call, over its re-asks."""
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, reply: ChatReply) -> None:
+        self.requests += reply.requests
+        if reply.usage is not None:
+            self.prompt_tokens += reply.usage.prompt_tokens
+            self.cached_tokens += reply.usage.cached_tokens or 0
+            self.completion_tokens += reply.usage.completion_tokens
+
+    def result(self, verdicts: tuple[int, ...] | None, failure: str | None) -> JudgeResult:
+        return JudgeResult(
+            verdicts=verdicts,
+            failure=failure,
+            requests=self.requests,
+            prompt_tokens=self.prompt_tokens,
+            cached_tokens=self.cached_tokens,
+            completion_tokens=self.completion_tokens,
+        )
+
+
+# The names this backend had before it spoke vLLM's dialect too.
+SGLangJudge = OpenAIChatJudge
+SGLangJudgeConfig = OpenAIChatJudgeConfig
