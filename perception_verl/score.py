@@ -1,18 +1,24 @@
 """Score saved generations offline with the Perception-R1 reward.
 
-``python -m perception_verl.score --input FILE.jsonl [--judge none|lexical] [--json]``
+``python -m perception_verl.score --input FILE.jsonl [--judge none|lexical|sglang|vllm] [--json]``
 
 Each non-blank line of the input is a JSON object with ``response`` (text), ``ground_truth`` (text or
 a number) and optional ``annotations`` (a list of strings or ``<info1>...</info1>`` text). The command
 prints a table with every reward component per row and a summary; with ``--json`` it prints one JSON
 object per row (``"type": "row"``) and a final summary object (``"type": "summary"``) as the last line.
 ``--judge lexical`` (the default) judges perception with the offline lexical judge; ``--judge none``
-leaves perception out. Bad input exits with status 2 and a message naming the line.
+leaves perception out; ``--judge sglang|vllm`` asks an LLM judge served over HTTP (``--judge-url``,
+``--judge-model``, ``--judge-server``, ``--constrained``: the options of
+:mod:`perception_verl.judge.http_options`), every row at once up to ``--concurrency``. A row the HTTP
+judge could not answer has perception excluded and its failure kind counted in the summary, with the
+judge's token usage. Bad input exits with status 2 and a message naming the line; a judge that fails
+its start-up check, with status 3.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import math
@@ -24,11 +30,20 @@ from typing import Any
 
 from perception_verl.data.annotations import AnnotationError, parse_annotations
 from perception_verl.jsonl import json_object
+from perception_verl.judge.base import JudgeResult
+from perception_verl.judge.http_options import (
+    HTTP_JUDGES,
+    add_http_judge_args,
+    build_http_judge,
+    check_http_judge_args,
+    format_usage,
+    usage_totals,
+)
 from perception_verl.rewards.total import RewardBreakdown, RewardWeights, score_response
 
 VerdictFn = Callable[[Sequence[str], str], Sequence[int]]
 
-JUDGES = ("lexical", "none")
+JUDGES = ("lexical", "none", *HTTP_JUDGES)
 
 
 class InputError(ValueError):
@@ -85,7 +100,7 @@ def read_rows(path: Path) -> list[Row]:
 
 def load_judge(name: str) -> VerdictFn | None:
     """The verdict function for ``--judge`` (``None`` for ``none``); raises :class:`InputError` if missing."""
-    if name == "none":
+    if name == "none" or name in HTTP_JUDGES:
         return None
     if name == "lexical":
         try:
@@ -99,14 +114,44 @@ def load_judge(name: str) -> VerdictFn | None:
     raise InputError(f"unknown judge {name!r}; choose one of {', '.join(JUDGES)}")
 
 
+async def judge_rows_http(judge: Any, rows: Sequence[Row], concurrency: int) -> list[JudgeResult | None]:
+    """Start ``judge``, ask it about every row with annotations (``concurrency`` at once), close it.
+
+    Results in row order, None for rows without annotations. A failed start is raised.
+    """
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(row: Row) -> JudgeResult | None:
+        if not row.annotations:
+            return None
+        async with semaphore:
+            return await judge.judge(list(row.annotations), row.response)
+
+    try:
+        await judge.start()
+        return list(await asyncio.gather(*(one(row) for row in rows)))
+    finally:
+        await judge.close()
+
+
 def score_rows(
-    rows: Sequence[Row], judge: VerdictFn | None, weights: RewardWeights
+    rows: Sequence[Row],
+    judge: VerdictFn | None,
+    weights: RewardWeights,
+    results: Sequence[JudgeResult | None] | None = None,
 ) -> list[tuple[RewardBreakdown, tuple[int, ...] | None]]:
-    """Score every row; verdicts are ``None`` for rows without annotations or without a judge."""
+    """Score every row; verdicts are ``None`` for rows without annotations or without a judge.
+
+    ``results`` (one per row, from :func:`judge_rows_http`) replaces ``judge``: a failed result
+    leaves the row's perception out.
+    """
     scored = []
-    for row in rows:
+    for index, row in enumerate(rows):
         verdicts = None
-        if judge is not None and row.annotations:
+        if results is not None:
+            result = results[index]
+            verdicts = result.verdicts if result is not None and result.ok else None
+        elif judge is not None and row.annotations:
             verdicts = tuple(int(v) for v in judge(list(row.annotations), row.response))
         breakdown = score_response(
             row.response, row.ground_truth, verdicts, weights, num_annotations=len(row.annotations)
@@ -141,11 +186,24 @@ def summarize(
     scored: Sequence[tuple[RewardBreakdown, tuple[int, ...] | None]],
     judge: str,
     weights: RewardWeights,
+    results: Sequence[JudgeResult | None] | None = None,
 ) -> dict[str, Any]:
-    """Means of every component (``None`` when undefined) and row counts."""
+    """Means of every component (``None`` when undefined), row counts, and the HTTP judge's failures
+    (by kind) and token usage when ``results`` are given."""
     breakdowns = [breakdown for breakdown, _ in scored]
     with_annotations = sum(1 for row in rows if row.annotations)
     judged = [b.perception for b in breakdowns if b.perception is not None]
+    extra: dict[str, Any] = {}
+    if results is not None:
+        kinds: dict[str, int] = {}
+        for result in results:
+            if result is not None and not result.ok:
+                kinds[result.failure or "unknown"] = kinds.get(result.failure or "unknown", 0) + 1
+        extra = {
+            "judge_failures": sum(kinds.values()),
+            "judge_failure_kinds": dict(sorted(kinds.items())),
+            "judge_usage": usage_totals(results),
+        }
     return {
         "type": "summary",
         "rows": len(rows),
@@ -159,6 +217,7 @@ def summarize(
         "mean_perception": _mean(judged),
         "mean_repetition": _mean([b.repetition for b in breakdowns]),
         "weights": asdict(weights),
+        **extra,
     }
 
 
@@ -194,6 +253,11 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"perception ({summary['judge']} judge): mean {_fmt(summary['mean_perception'])} over "
             f"{summary['rows_perception_scored']} rows with annotations (rows without are left out)"
         )
+    if "judge_usage" in summary:
+        if summary["judge_failures"]:
+            kinds = ", ".join(f"{k}: {n}" for k, n in summary["judge_failure_kinds"].items())
+            lines.append(f"judge failures (perception left out): {summary['judge_failures']} ({kinds})")
+        lines.append(format_usage(summary["judge_usage"]))
     return "\n".join(lines) + "\n"
 
 
@@ -207,8 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--judge",
         choices=JUDGES,
         default="lexical",
-        help="perception judge: the offline lexical judge (default) or none (perception left out)",
+        help="perception judge: the offline lexical judge (default), none (perception left out), or an "
+        "LLM judge served over HTTP by SGLang or vLLM",
     )
+    add_http_judge_args(parser)
+    parser.add_argument("--concurrency", type=int, default=64, help="HTTP judge calls in flight (default 64)")
     parser.add_argument("--json", action="store_true", help="one JSON object per row, then a summary line")
     return parser
 
@@ -218,8 +285,14 @@ def _emit(text: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 ok, 2 bad input)."""
-    args = build_parser().parse_args(argv)
+    """Run the CLI; returns the exit status (0 ok, 2 bad input, 3 judge unavailable)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    problem = check_http_judge_args(args)
+    if problem:
+        parser.error(problem)
+    if args.concurrency < 1:
+        parser.error(f"--concurrency must be at least 1, got {args.concurrency}")
     # accuracy_reward disables math-verify's signal timeouts on purpose (it bounds its input instead),
     # so math-verify's one-time "timeout is disabled" warning is noise here.
     logging.getLogger("math_verify").setLevel(logging.ERROR)
@@ -230,8 +303,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
-    scored = score_rows(rows, judge, weights)
-    summary = summarize(rows, scored, args.judge, weights)
+    results = None
+    if args.judge in HTTP_JUDGES:
+        try:
+            http_judge = build_http_judge(args, args.concurrency)
+        except ValueError as exc:
+            sys.stderr.write(f"error: judge configuration: {exc}\n")
+            return 2
+        try:
+            results = asyncio.run(judge_rows_http(http_judge, rows, args.concurrency))
+        except Exception as exc:
+            sys.stderr.write(f"error: judge unavailable: {type(exc).__name__}: {exc}\n")
+            return 3
+    scored = score_rows(rows, judge, weights, results)
+    summary = summarize(rows, scored, args.judge, weights, results)
     if args.json:
         for row, (breakdown, verdicts) in zip(rows, scored, strict=True):
             _emit(json.dumps(row_record(row, breakdown, verdicts)) + "\n")

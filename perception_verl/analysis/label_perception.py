@@ -10,7 +10,11 @@ order, written atomically.
 CLI::
 
     python -m perception_verl.analysis.label_perception --generations GEN.jsonl --out LABELS.jsonl \\
-        [--judge lexical|sglang] [--judge-url URL ...] [--judge-model NAME] [--threshold 1.0]
+        --judge lexical|sglang|vllm [--judge-url URL[,URL...]] [--judge-model NAME]
+        [--judge-server auto|sglang|vllm] [--constrained] [--threshold 1.0]
+
+The summary carries the HTTP judge's token usage (prompt, cached prompt, completion tokens) and counts
+replies cut off at ``--max-new-tokens`` as their own failure kind (``truncated``).
 """
 
 from __future__ import annotations
@@ -37,8 +41,16 @@ from perception_verl.analysis.generations import (
 )
 from perception_verl.analysis.labels import LabelId
 from perception_verl.atomic import write_atomically
-from perception_verl.client.replicas import url_list
 from perception_verl.judge.base import Judge, JudgeResult
+from perception_verl.judge.http_options import (
+    HTTP_JUDGES,
+    add_http_judge_args,
+    build_http_judge,
+    check_http_judge_args,
+    format_usage,
+    judge_urls,
+    usage_totals,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +72,12 @@ class LabelRun:
     labels: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[LabelId] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    usage: dict[str, int] = field(default_factory=dict)
 
     def summary(self, total: int) -> dict[str, Any]:
         kinds = Counter(failure.kind for failure in self.failures)
         return {
+            "judge_usage": dict(self.usage),
             "rows": total,
             "labelled": len(self.labels),
             "correct": sum(1 for label in self.labels if label["correct"]),
@@ -128,7 +142,7 @@ async def label_generations(
     judged = [row for row in rows if row.annotations]
     results = await asyncio.gather(*(run(row) for row in judged))
     by_id = dict(zip((row.id for row in judged), results, strict=True))
-    outcome = LabelRun()
+    outcome = LabelRun(usage=usage_totals(results))
     for row in rows:
         if not row.annotations:
             outcome.skipped.append(row.id)
@@ -160,7 +174,7 @@ def judge_name(args: argparse.Namespace) -> str:
     """The judge recorded in every label row and the summary, e.g. ``sglang:MODEL@http://h:30000``."""
     if args.judge == "lexical":
         return "lexical"
-    return f"sglang:{args.judge_model}@{','.join(url_list(args.judge_url))}"
+    return f"{args.judge}:{args.judge_model}@{','.join(judge_urls(args.judge_url))}"
 
 
 def build_judge(args: argparse.Namespace) -> Judge:
@@ -169,27 +183,7 @@ def build_judge(args: argparse.Namespace) -> Judge:
         from perception_verl.judge.lexical import LexicalJudge
 
         return LexicalJudge(max_response_chars=args.max_response_chars)
-    from perception_verl.client.chat import ChatClientConfig
-    from perception_verl.judge.sglang import SGLangJudge, SGLangJudgeConfig
-
-    client = ChatClientConfig(
-        urls=url_list(args.judge_url),
-        model=args.judge_model,
-        api_key_env=args.api_key_env,
-        max_concurrency=args.concurrency,
-        timeout_s=args.timeout_s,
-        max_retries=args.max_retries,
-        health_timeout_s=args.health_timeout_s,
-    )
-    return SGLangJudge(
-        SGLangJudgeConfig(
-            client=client,
-            max_new_tokens=args.max_new_tokens,
-            constrained=args.constrained,
-            reask=args.reask,
-            max_response_chars=args.max_response_chars,
-        )
-    )
+    return build_http_judge(args, args.concurrency)
 
 
 async def _run(judge: Judge, rows: Sequence[Generation], args: argparse.Namespace) -> LabelRun:
@@ -225,6 +219,8 @@ def render(summary: dict[str, Any], out: Path) -> str:
             f"judge failures (not labelled): {summary['judge_failures']} ({kinds}), "
             f"e.g. {', '.join(repr(i) for i in summary['judge_failure_examples'])}"
         )
+    if summary.get("judge_usage", {}).get("requests"):
+        lines.append(format_usage(summary["judge_usage"]))
     return "\n".join(lines)
 
 
@@ -236,29 +232,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--generations", required=True, metavar="FILE.jsonl", help="saved generations")
     parser.add_argument("--out", required=True, metavar="LABELS.jsonl", help="labels to write")
     parser.add_argument(
-        "--judge", choices=("lexical", "sglang"), required=True,
-        help="sglang (an LLM judge at --judge-url) or lexical (offline word overlap); no default",
+        "--judge", choices=("lexical", *HTTP_JUDGES), required=True,
+        help="sglang or vllm (an LLM judge served over HTTP at --judge-url) or lexical (offline word "
+        "overlap); no default",
     )
-    parser.add_argument(
-        "--judge-url", action="append", default=[], metavar="URL",
-        help="judge base URL; a comma list or repeated for replicas (--judge sglang)",
-    )
-    parser.add_argument("--judge-model", help="served model name (--judge sglang)")
-    parser.add_argument("--api-key-env", help="environment variable holding the judge's API key")
+    add_http_judge_args(parser)
     parser.add_argument(
         "--threshold", type=float, default=1.0, help="least mean verdict counted correct (default 1.0)"
     )
     parser.add_argument("--concurrency", type=int, default=64, help="judge calls in flight (default 64)")
-    parser.add_argument("--max-new-tokens", type=int, default=512)
-    parser.add_argument("--constrained", action="store_true", help="regex-constrained verdicts (SGLang)")
-    parser.add_argument("--reask", type=int, default=1, help="re-asks on a malformed verdict (default 1)")
-    parser.add_argument("--max-response-chars", type=int, default=6000)
-    parser.add_argument("--timeout-s", type=float, default=60.0)
-    parser.add_argument("--max-retries", type=int, default=4)
-    parser.add_argument(
-        "--health-timeout-s", type=float, default=30.0,
-        help="bound on waiting for a judge still loading (default 30)",
-    )
     parser.add_argument("--id-key", default="id")
     parser.add_argument("--response-key", default="response")
     parser.add_argument("--annotations-key", default="annotations")
@@ -274,10 +256,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--threshold must be in (0, 1], got {args.threshold}")
     if args.concurrency < 1:
         parser.error(f"--concurrency must be at least 1, got {args.concurrency}")
-    if args.judge == "sglang" and (not url_list(args.judge_url) or not args.judge_model):
-        parser.error("--judge sglang needs --judge-url and --judge-model")
-    if args.judge == "lexical" and (args.judge_url or args.judge_model or args.api_key_env):
-        parser.error("--judge-url, --judge-model, --api-key-env need --judge sglang (lexical ignores it)")
+    problem = check_http_judge_args(args)
+    if problem:
+        parser.error(problem)
     keys = GenerationKeys(id=args.id_key, response=args.response_key, annotations=args.annotations_key)
     try:
         rows = read_generations(args.generations, keys)
@@ -300,6 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     metrics = getattr(judge, "metrics", None)
     if callable(metrics):
         summary["judge_metrics"] = metrics()
+    if args.judge in HTTP_JUDGES:
+        summary["judge_server"] = getattr(judge, "dialect", None) or "unknown"
     if args.json:
         sys.stdout.write(json.dumps({**summary, "out": str(args.out)}) + "\n")
     else:

@@ -27,7 +27,7 @@ DEFAULT_ANNOTATIONS_KEY = "reward_model.annotations"
 ANNOTATION_ROOTS = ("reward_model", "extra_info")
 
 # Options that only an HTTP judge reads: setting one with judge=lexical is a mistake, not a no-op.
-_SGLANG_ONLY = ("judge_urls", "judge_model", "api_key_env", "judge_step_deadline_s", "judge_server", "startup_wait_s")
+_SGLANG_ONLY = ("judge_urls", "judge_model", "api_key_env", "judge_step_deadline_s", "judge_server")
 _WEIGHT_KEYS = ("accuracy", "format", "perception", "repetition", "repetition_n", "repetition_max_penalty")
 
 
@@ -46,8 +46,7 @@ class PerceptionRewardConfig:
     ``judge_model`` ``None`` then means verl's ``reward.reward_model.model_path``.
     ``judge_server`` (``auto``, ``sglang``, ``vllm``) is the dialect the judge server speaks, which
     decides the request field that carries the ``constrained`` regex; ``auto`` reads it from the
-    server at the health check. ``startup_wait_s`` is how long the health check waits for a judge
-    that is still loading (0: not at all).
+    server at the health check.
     """
 
     weights: RewardWeights = field(default_factory=RewardWeights)
@@ -62,7 +61,6 @@ class PerceptionRewardConfig:
     max_new_tokens: int = 512
     constrained: bool = False
     judge_server: str = "auto"
-    startup_wait_s: float = 0.0
     failure_policy: str = "exclude"
     annotations_key: str = DEFAULT_ANNOTATIONS_KEY
     max_response_chars: int = 6000
@@ -83,7 +81,6 @@ _KEYS = (
     "max_new_tokens",
     "constrained",
     "judge_server",
-    "startup_wait_s",
     "failure_policy",
     "annotations_key",
     "max_response_chars",
@@ -241,9 +238,6 @@ def from_kwargs(kwargs: Mapping[str, Any] | None) -> PerceptionRewardConfig:
         values["constrained"] = _boolean("constrained", raw["constrained"])
     if "judge_server" in raw:
         values["judge_server"] = _choice("judge_server", raw["judge_server"], SERVER_SETTINGS)
-    if "startup_wait_s" in raw:
-        wait = raw["startup_wait_s"]
-        values["startup_wait_s"] = _number("startup_wait_s", wait, integer=False, minimum=0.0)
     if "failure_policy" in raw:
         values["failure_policy"] = _choice("failure_policy", raw["failure_policy"], FAILURE_POLICIES)
     if "annotations_key" in raw:

@@ -1,0 +1,132 @@
+"""Command-line options of the HTTP judge, shared by ``score`` and ``label_perception``.
+
+``--judge sglang`` or ``--judge vllm`` picks the LLM judge served over HTTP (``vllm`` also presets
+``--judge-server vllm``); ``--judge-url`` takes one URL, a comma list, or is repeated for replicas;
+``--judge-server auto|sglang|vllm`` names the dialect (``auto``: asked at the health check), which
+decides the request field that carries the ``--constrained`` regex. :func:`usage_totals` sums the
+token usage of judge results for the run summaries.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from perception_verl.client.dialects import SERVER_SETTINGS
+from perception_verl.client.replicas import url_list
+from perception_verl.judge.base import TRUNCATED, JudgeResult
+
+HTTP_JUDGES = ("sglang", "vllm")
+
+
+def add_http_judge_args(parser: argparse.ArgumentParser) -> None:
+    """The HTTP judge's options; ``--judge`` is the caller's, with :data:`HTTP_JUDGES` among its choices."""
+    parser.add_argument(
+        "--judge-url", action="append", default=[], metavar="URL",
+        help="judge server base URL; a comma list or repeated for replicas (--judge sglang|vllm)",
+    )  # fmt: skip
+    parser.add_argument("--judge-model", help="served model name (--judge sglang|vllm)")
+    parser.add_argument(
+        "--judge-server", choices=SERVER_SETTINGS, default=None,
+        help="the judge server's dialect (default: auto, read at the health check; --judge vllm: vllm)",
+    )  # fmt: skip
+    parser.add_argument("--api-key-env", help="environment variable holding the judge's API key")
+    parser.add_argument("--constrained", action="store_true", help="regex-constrained verdicts")
+    parser.add_argument("--max-new-tokens", type=int, default=512, help="judge answer budget (default 512)")
+    parser.add_argument("--reask", type=int, default=1, help="re-asks on a malformed verdict (default 1)")
+    parser.add_argument("--max-response-chars", type=int, default=6000)
+    parser.add_argument("--timeout-s", type=float, default=60.0)
+    parser.add_argument("--max-retries", type=int, default=4)
+    parser.add_argument(
+        "--health-timeout-s", type=float, default=30.0,
+        help="bound on waiting for a judge still loading (default 30)",
+    )  # fmt: skip
+
+
+def judge_urls(values: Iterable[str]) -> tuple[str, ...]:
+    """Every URL in repeated and/or comma-separated ``--judge-url`` values."""
+    return url_list(list(values))
+
+
+def judge_server(args: argparse.Namespace) -> str:
+    """The dialect setting: ``--judge-server``, else ``vllm`` for ``--judge vllm``, else ``auto``.
+
+    ValueError when ``--judge vllm`` meets ``--judge-server sglang``.
+    """
+    if args.judge == "vllm" and args.judge_server == "sglang":
+        raise ValueError("--judge vllm contradicts --judge-server sglang; drop one of them")
+    if args.judge_server is not None:
+        return str(args.judge_server)
+    return "vllm" if args.judge == "vllm" else "auto"
+
+
+def check_http_judge_args(args: argparse.Namespace) -> str | None:
+    """A message naming what is missing for ``--judge sglang|vllm``, or an HTTP-judge option given to
+    another judge (which would ignore it), or None."""
+    if args.judge not in HTTP_JUDGES:
+        stray = [
+            flag
+            for flag, value in (
+                ("--judge-url", args.judge_url),
+                ("--judge-model", args.judge_model),
+                ("--api-key-env", args.api_key_env),
+                ("--judge-server", args.judge_server),
+                ("--constrained", args.constrained),
+            )
+            if value
+        ]
+        if stray:
+            return f"{', '.join(stray)} need --judge sglang or vllm (--judge {args.judge} ignores them)"
+        return None
+    if not judge_urls(args.judge_url) or not args.judge_model:
+        return f"--judge {args.judge} needs --judge-url and --judge-model"
+    return None
+
+
+def build_http_judge(args: argparse.Namespace, concurrency: int) -> Any:
+    """The HTTP judge these arguments describe (ValueError on a bad value)."""
+    from perception_verl.client.chat import ChatClientConfig
+    from perception_verl.judge.sglang import OpenAIChatJudge, OpenAIChatJudgeConfig
+
+    client = ChatClientConfig(
+        urls=judge_urls(args.judge_url),
+        model=args.judge_model,
+        api_key_env=args.api_key_env,
+        max_concurrency=concurrency,
+        timeout_s=args.timeout_s,
+        max_retries=args.max_retries,
+        health_timeout_s=args.health_timeout_s,
+        server=judge_server(args),
+    )
+    return OpenAIChatJudge(
+        OpenAIChatJudgeConfig(
+            client=client,
+            max_new_tokens=args.max_new_tokens,
+            constrained=args.constrained,
+            reask=args.reask,
+            max_response_chars=args.max_response_chars,
+        )
+    )
+
+
+def usage_totals(results: Sequence[JudgeResult | None]) -> dict[str, int]:
+    """Requests, token usage and truncated replies summed over judge results (None: not judged)."""
+    done = [r for r in results if r is not None]
+    return {
+        "requests": sum(r.requests for r in done),
+        "prompt_tokens": sum(r.prompt_tokens for r in done),
+        "cached_tokens": sum(r.cached_tokens for r in done),
+        "completion_tokens": sum(r.completion_tokens for r in done),
+        "truncated": sum(1 for r in done if r.failure == TRUNCATED),
+    }
+
+
+def format_usage(usage: dict[str, int]) -> str:
+    """One summary line for :func:`usage_totals`."""
+    prompt, cached = usage["prompt_tokens"], usage["cached_tokens"]
+    share = f", {cached / prompt:.1%}" if prompt else ""
+    return (
+        f"judge usage: {usage['requests']} requests, {prompt} prompt tokens ({cached} cached{share}), "
+        f"{usage['completion_tokens']} completion tokens, {usage['truncated']} cut off at --max-new-tokens"
+    )
