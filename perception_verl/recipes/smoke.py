@@ -8,7 +8,8 @@ Without a GPU, a download or a judge server, shows the perception reward working
    (perceptive, correct, wrong, repetitive, malformed), each problem one GRPO group;
 3. composes verl's trainer config with the recipe's reward overrides and starts verl's own
    ``RewardLoopManager`` on a local Ray cluster (CPU), which loads our reward manager by module path
-   and scores the batch with the offline lexical judge (or an SGLang judge at ``--judge-url``);
+   and scores the batch with the offline lexical judge (or an SGLang or vLLM judge at ``--judge-url``,
+   optionally with ``--constrained`` verdicts and ``--judge-server``);
 4. computes verl's GRPO advantages from the scores and prints a table of every reward component,
    then the step metrics the trainer would log.
 """
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from perception_verl.client.dialects import SERVER_SETTINGS
 from perception_verl.recipes.rollout import object_array, rollout_tensors
 
 COLUMNS = ("score", "accuracy", "format", "perception", "repetition", "judge_failed")
@@ -101,7 +103,13 @@ def build_batch(tokenizer: Any, samples: Sequence[SmokeSample]) -> Any:
 
 
 def smoke_overrides(
-    tokenizer_path: Path, judge_url: str | None, judge_model: str | None, num_workers: int
+    tokenizer_path: Path,
+    judge_url: str | None,
+    judge_model: str | None,
+    num_workers: int,
+    *,
+    constrained: bool = False,
+    judge_server: str = "auto",
 ) -> list[str]:
     """The recipe's reward overrides, pointed at the tiny tokenizer and the chosen judge."""
     overrides = [
@@ -118,6 +126,8 @@ def smoke_overrides(
             "+reward.reward_kwargs.judge=sglang",
             f'+reward.reward_kwargs.judge_urls="{judge_url}"',
             f'+reward.reward_kwargs.judge_model="{judge_model}"',
+            f"+reward.reward_kwargs.judge_server={judge_server}",
+            f"+reward.reward_kwargs.constrained={str(constrained).lower()}",
         ]
     else:
         overrides.append("+reward.reward_kwargs.judge=lexical")
@@ -198,6 +208,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--judge-model", default="Qwen/Qwen2.5-32B-Instruct-AWQ", help="model served at --judge-url"
     )
+    parser.add_argument(
+        "--judge-server", choices=SERVER_SETTINGS, default="auto",
+        help="dialect of the server at --judge-url (default auto: asked at the health check)",
+    )  # fmt: skip
+    parser.add_argument("--constrained", action="store_true", help="regex-constrained judge verdicts")
     parser.add_argument("--num-workers", type=int, default=1, help="verl reward-loop workers (Ray actors)")
     parser.add_argument("--num-cpus", type=int, default=2, help="CPUs of the local Ray cluster")
     return parser.parse_args(list(argv))
@@ -223,9 +238,19 @@ def run(args: argparse.Namespace, work_dir: Path) -> int:
     samples = load_samples(data)
     batch = build_batch(tokenizer, samples)
     config = compose_trainer_config(
-        smoke_overrides(tokenizer_path, args.judge_url, args.judge_model, args.num_workers)
+        smoke_overrides(
+            tokenizer_path,
+            args.judge_url,
+            args.judge_model,
+            args.num_workers,
+            constrained=args.constrained,
+            judge_server=args.judge_server,
+        )
     )
-    judge = f"SGLang judge {args.judge_model} at {args.judge_url}" if args.judge_url else "lexical judge"
+    judge = "lexical judge"
+    if args.judge_url:
+        mode = "constrained" if args.constrained else "unconstrained"
+        judge = f"HTTP judge {args.judge_model} at {args.judge_url} ({args.judge_server} server, {mode})"
     emit(f"scoring {len(samples)} responses with verl's RewardLoopManager on Ray (CPU), {judge}\n\n")
     scored = score_on_ray(config, batch, args.num_cpus)
     extras = {key: scored.non_tensor_batch[key] for key in scored.meta_info["reward_extra_keys"]}

@@ -14,7 +14,10 @@ Switches are plain attributes, read on every request, so a test may change them 
 (connection aborted), ``hang_rate`` (no answer for ``hang_s``), ``bad_body_rate`` (200 with a body
 that is not JSON), ``malformed_rate`` and ``wrong_count_rate`` (content faults, which requests
 carrying SGLang's ``regex`` constraint never get); ``health_ok``; ``model``;
-``api_key`` (require ``Authorization: Bearer``). Faults are drawn from a seeded ``random.Random``.
+``api_key`` (require ``Authorization: Bearer``); ``owned_by`` (the model card's owner, ``"sglang"``
+by default: set another to pose as a server of unknown dialect); ``finish_reason`` of every answer
+(``"stop"``; ``"length"`` poses as an answer cut off at ``max_tokens``).
+Faults are drawn from a seeded ``random.Random``.
 :meth:`LoopbackServer.hold` makes chat requests wait (received, counted in flight, not answered)
 until :meth:`LoopbackServer.release`: tests order events with it instead of with latencies.
 
@@ -110,6 +113,8 @@ class LoopbackServer:
         token_count: Callable[[str], int] = word_count,
         keep_bodies: int = 100_000,
         port: int = 0,
+        owned_by: str = "sglang",
+        finish_reason: str = "stop",
     ) -> None:
         if over_cap not in ("queue", "reject"):
             raise ValueError(f"over_cap must be 'queue' or 'reject', got {over_cap!r}")
@@ -148,6 +153,8 @@ class LoopbackServer:
         self._queue_size: int | None = None
         self._gate: asyncio.Event | None = None
         self.port = port
+        self.owned_by = owned_by
+        self.finish_reason = finish_reason
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -272,7 +279,7 @@ class LoopbackServer:
         self.routes["/v1/models"] += 1
         if not self._authorized(request):
             return _error(401, "invalid API key")
-        card = {"id": self.model, "object": "model", "created": int(time.time()), "owned_by": "sglang"}
+        card = {"id": self.model, "object": "model", "created": int(time.time()), "owned_by": self.owned_by}
         return web.json_response({"object": "list", "data": [card]})
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
@@ -380,7 +387,7 @@ class LoopbackServer:
                     "index": 0,
                     "message": {"role": "assistant", "content": content},
                     "logprobs": None,
-                    "finish_reason": "stop",
+                    "finish_reason": self.finish_reason,
                 }
             ],
             "usage": {
