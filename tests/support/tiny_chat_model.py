@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from perception_verl.judge.prompt import SYSTEM_PROMPT, build_messages, verdict_regex
+from perception_verl.recipes.samples import PROBLEMS, sample_responses
 from perception_verl.recipes.tiny_tokenizer import BASE_CORPUS, build_tiny_tokenizer
 
 HIDDEN = 128
@@ -20,14 +21,23 @@ HEADS = 2
 KV_HEADS = 2
 INTERMEDIATE = 256
 MAX_POSITIONS = 32768
-VOCAB = 1000
+VOCAB = 2000
 
 
 def judge_corpus() -> tuple[str, ...]:
-    """Text the tokenizer is trained on: the base corpus, the judge prompt and verdict answers."""
+    """Text the tokenizer is trained on: the base corpus, the judge prompt, verdict answers and the
+    sample responses (so responses, too, take about as many tokens as a real tokenizer gives them)."""
     example = build_messages(["ABCD is a rectangle", "AC = 10"], "ABCD is a rectangle, so AC = 10.")
     verdicts = " ".join(f"<info{k}>{k % 2}</info{k}>" for k in range(1, 9))
-    return (*BASE_CORPUS, SYSTEM_PROMPT, *(m["content"] for m in example), verdicts, verdict_regex(8))
+    responses = [r.text for problem in PROBLEMS for r in sample_responses(problem)]
+    return (
+        *BASE_CORPUS,
+        SYSTEM_PROMPT,
+        *(m["content"] for m in example),
+        verdicts,
+        verdict_regex(8),
+        *responses,
+    )
 
 
 def build_tiny_chat_model(path: Path, *, seed: int = 0) -> Path:

@@ -168,3 +168,13 @@ class VLLMServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def start_tiny_judge(python: Path, folder: Path, served_name: str, *, block_size: int = 32) -> VLLMServer:
+    """Build the tiny random-weight chat model in ``folder`` and launch vLLM on it (not waited for)."""
+    from tests.support.tiny_chat_model import build_tiny_chat_model
+
+    model_dir = build_tiny_chat_model(folder / "model")
+    server = VLLMServer(python, model_dir, served_name, folder / "vllm.log", block_size=block_size)
+    server.start()
+    return server

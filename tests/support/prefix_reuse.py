@@ -1,0 +1,79 @@
+"""Prefix-cache reuse of a batch of judge requests, read from a real vLLM server's own counters.
+
+:func:`measure_prefix_reuse` sends the requests (constrained verdicts, as the judge does) with a
+``cache_salt`` of its own, so no earlier batch on the same server can supply cached blocks (vLLM
+keys its prefix-cache blocks by salt), and returns the change in ``vllm:prefix_cache_queries`` and
+``vllm:prefix_cache_hits`` (prompt tokens looked up / found) next to the ``usage`` the replies carried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from perception_verl.client.chat import ChatClient, ChatClientConfig
+from tests.support.vllm_server import prefix_cache_counters
+
+
+@dataclass(frozen=True)
+class PrefixReuse:
+    """Prompt tokens the server looked up in its prefix cache and found there, for one batch."""
+
+    queried: float
+    hit: float
+    usage_prompt: int
+    usage_cached: int
+    requests: int
+    wall_s: float
+
+    @property
+    def share(self) -> float:
+        return self.hit / self.queried if self.queried else 0.0
+
+
+async def _send(
+    client: ChatClient, batch: Sequence[tuple[list[dict[str, Any]], str]], salt: str, concurrency: int
+) -> list[Any]:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(messages: list[dict[str, Any]], regex: str) -> Any:
+        async with gate:
+            return await client.chat(
+                messages, max_tokens=64, temperature=0.0, regex=regex, extra_body={"cache_salt": salt}
+            )
+
+    await client.start()
+    try:
+        return list(await asyncio.gather(*(one(m, r) for m, r in batch)))
+    finally:
+        await client.close()
+
+
+def measure_prefix_reuse(
+    url: str,
+    model: str,
+    batch: Sequence[tuple[list[dict[str, Any]], str]],
+    *,
+    salt: str,
+    concurrency: int = 8,
+) -> PrefixReuse:
+    """Send ``batch`` ((messages, verdict regex) pairs) to the vLLM server at ``url``; its cache reuse."""
+    import time
+
+    config = ChatClientConfig(urls=(url,), model=model, server="vllm", max_concurrency=concurrency)
+    before = prefix_cache_counters(url)
+    started = time.perf_counter()
+    replies = asyncio.run(_send(ChatClient(config), batch, salt, concurrency))
+    wall = time.perf_counter() - started
+    after = prefix_cache_counters(url)
+    usages = [r.usage for r in replies if r.usage is not None]
+    return PrefixReuse(
+        queried=after["queries"] - before["queries"],
+        hit=after["hits"] - before["hits"],
+        usage_prompt=sum(u.prompt_tokens for u in usages),
+        usage_cached=sum(u.cached_tokens or 0 for u in usages),
+        requests=len(replies),
+        wall_s=wall,
+    )
