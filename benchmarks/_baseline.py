@@ -31,6 +31,24 @@ from perception_verl.judge.verdict import parse_verdicts
 from perception_verl.rewards.total import score_response
 
 
+async def naive_verdicts(
+    url: str,
+    model: str,
+    facts: list[str],
+    response: str,
+    gate: asyncio.Semaphore,
+    extra_body: dict[str, Any] | None = None,
+) -> tuple[int, ...]:
+    """One judge request as the naive client sends it: response first, on a fresh HTTP session."""
+    messages = layout_messages("response_first", facts, sanitize_response(response))
+    body = {"model": model, "messages": messages, "max_tokens": 512, "temperature": 0.0, **(extra_body or {})}
+    endpoint = f"{url.rstrip('/')}/v1/chat/completions"
+    async with gate, aiohttp.ClientSession() as session, session.post(endpoint, json=body) as reply:
+        reply.raise_for_status()
+        payload = await reply.json()
+    return parse_verdicts(payload["choices"][0]["message"]["content"], len(facts))
+
+
 class NaiveJudgeRewardManager(RewardManagerBase):
     """Reward manager with a naive judge client (see the module docstring)."""
 
@@ -52,13 +70,7 @@ class NaiveJudgeRewardManager(RewardManagerBase):
         return self.tokenizer.decode(ids[:valid], skip_special_tokens=True)
 
     async def _ask(self, facts: list[str], response: str) -> tuple[int, ...]:
-        messages = layout_messages("response_first", facts, sanitize_response(response))
-        body = {"model": self.model, "messages": messages, "max_tokens": 512, "temperature": 0.0}
-        url = f"{self.url}/v1/chat/completions"
-        async with self._gate(), aiohttp.ClientSession() as session, session.post(url, json=body) as reply:
-            reply.raise_for_status()
-            payload = await reply.json()
-        return parse_verdicts(payload["choices"][0]["message"]["content"], len(facts))
+        return await naive_verdicts(self.url, self.model, facts, response, self._gate())
 
     async def run_single(self, data: DataProto) -> dict:
         item = data[-1:][0]

@@ -41,7 +41,7 @@ async def _send(
     async def one(messages: list[dict[str, Any]], regex: str) -> Any:
         async with gate:
             return await client.chat(
-                messages, max_tokens=64, temperature=0.0, regex=regex, extra_body={"cache_salt": salt}
+                messages, max_tokens=512, temperature=0.0, regex=regex, extra_body={"cache_salt": salt}
             )
 
     await client.start()

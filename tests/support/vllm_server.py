@@ -77,6 +77,17 @@ def prefix_cache_counters(url: str) -> dict[str, float]:
     return parse_prefix_cache_counters(body)
 
 
+def _group_alive(pgid: int) -> bool:
+    """Whether any process of group ``pgid`` (the server and its engine processes) is still there."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @dataclass
 class VLLMServer:
     """One vLLM server process serving ``model_dir`` as ``served_name`` on 127.0.0.1."""
@@ -150,12 +161,14 @@ class VLLMServer:
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=grace_s)
+        deadline = time.monotonic() + grace_s
+        while _group_alive(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=grace_s)
 
     def __enter__(self) -> VLLMServer:
         self.start()
