@@ -29,7 +29,8 @@ from perception_verl.score import main as score_main
 from tests.engine.conftest import RealJudge
 from tests.support.prefix_reuse import measure_prefix_reuse
 
-pytestmark = pytest.mark.engine
+# The first test's timeout includes the session fixture: building the model and loading vLLM (1-3 min).
+pytestmark = [pytest.mark.engine, pytest.mark.timeout(600)]
 
 REPO = Path(__file__).resolve().parents[2]
 PAIRS = [(p.annotations, r.text) for p in PROBLEMS for r in sample_responses(p)]
@@ -235,3 +236,19 @@ def test_a_stopped_server_fails_clearly(real_judge: RealJudge) -> None:
     with pytest.raises(JudgeUnavailable) as info:
         asyncio.run(later.start())
     assert real_judge.url in str(info.value) and "connection refused" in str(info.value)
+
+
+def test_engine_benchmark_runs_against_the_server(real_judge: RealJudge) -> None:
+    result = subprocess.run(
+        [
+            sys.executable, str(REPO / "benchmarks" / "engine_judge.py"), "--url", real_judge.url,
+            "--model", real_judge.model, "--problems", "2", "--per-problem", "3", "--cap", "4", "--json",
+        ],
+        capture_output=True, text=True, timeout=280, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["ours_requests"] == report["distinct_pairs"]
+    assert report["naive_requests"] == report["responses"]
+    assert report["ours_failed"] == 0 and report["naive_failed"] == 0
+    assert report["cached_share_ours"] > report["cached_share_response_first"]
