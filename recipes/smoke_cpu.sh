@@ -5,6 +5,7 @@
 #
 #   bash recipes/smoke_cpu.sh
 #   bash recipes/smoke_cpu.sh --judge-url http://127.0.0.1:30000 --judge-model Qwen/Qwen2.5-32B-Instruct-AWQ
+#   bash recipes/smoke_cpu.sh --judge-url http://127.0.0.1:8000 --judge-model NAME --constrained  # vLLM or SGLang
 #   bash recipes/smoke_cpu.sh --out-dir ./smoke   # keep the sample parquet and tokenizer
 #
 # Arguments go to python -m perception_verl.recipes.smoke (see --help). PYTHON picks the interpreter.
