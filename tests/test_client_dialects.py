@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 
 import pytest
 
-from perception_verl.client.chat import ChatClient, ChatClientConfig, parse_chat_reply, parse_usage
+from perception_verl.client.chat import ChatClientConfig, parse_chat_reply, parse_usage
 from perception_verl.client.dialects import (
     DialectError,
     dialect_of_models,
@@ -150,24 +149,6 @@ def test_truncated_reply_is_its_own_failure_and_not_reasked() -> None:
     assert result.failure == "truncated" and result.requests == 1 and result.prompt_tokens > 0
     assert metrics["failed.truncated"] == 1 and metrics.get("reasks", 0) == 0
     assert metrics["client.finish.length"] == 1
-
-
-def test_a_server_still_loading_is_waited_for() -> None:
-    with fake_sglang(health_ok=False) as server:
-        timer = threading.Timer(1.5, lambda: setattr(server, "health_ok", True))
-        timer.start()
-        client = ChatClient(ChatClientConfig(urls=(server.url,), model=JUDGE_MODEL, startup_wait_s=60.0))
-
-        async def go() -> dict[str, int]:
-            await client.start()
-            await client.close()
-            return client.metrics()
-
-        try:
-            metrics = asyncio.run(go())
-        finally:
-            timer.cancel()
-    assert metrics["health_retries"] >= 1
 
 
 def test_judge_server_option_is_validated() -> None:

@@ -1,8 +1,8 @@
 """One real vLLM server (CPU build, tiny random-weight Qwen2 chat model) for the whole engine session.
 
 The server is launched once; our own chat client's health check then waits for it to load
-(``startup_wait_s``), which is what ``test_a_loading_server_is_waited_for`` checks. Tests marked
-``engine_stops_server`` stop it, so they are moved to the end of the run.
+(``health_timeout_s`` bounds that wait), which ``test_a_loading_server_is_waited_for`` checks.
+Tests marked ``engine_stops_server`` stop it, so they are moved to the end of the run.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 async def _wait_with_our_client(server: VLLMServer) -> tuple[int, str | None]:
     """Our client's health check, waiting for the loading server; stops early if the process dies."""
-    config = ChatClientConfig(urls=(server.url,), model=SERVED_NAME, startup_wait_s=START_TIMEOUT_S)
+    config = ChatClientConfig(urls=(server.url,), model=SERVED_NAME, health_timeout_s=START_TIMEOUT_S)
     client = ChatClient(config)
     waiting = asyncio.ensure_future(client.start())
     while not waiting.done():

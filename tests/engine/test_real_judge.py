@@ -70,7 +70,7 @@ def test_health_check_passes_and_names_vllm(real_judge: RealJudge) -> None:
 
 
 def test_a_loading_server_is_waited_for(real_judge: RealJudge) -> None:
-    # The session fixture launched vLLM and at once ran our client's health check with startup_wait_s:
+    # The session fixture launched vLLM and at once ran our client's health check (health_timeout_s 300):
     # it found the server still loading (connection refused) and kept checking until it was ready.
     assert real_judge.health_retries >= 1
 
