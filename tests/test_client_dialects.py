@@ -158,5 +158,5 @@ def test_judge_server_option_is_validated() -> None:
     with pytest.raises(RewardConfigError, match="judge_server"):
         from_kwargs({"judge": "sglang", "judge_server": "tgi"})
     with pytest.raises(RewardConfigError, match="judge_server"):
-        from_kwargs({"judge_server": "vllm"})
+        from_kwargs({"judge": "lexical", "judge_server": "vllm"})
     assert SGLangJudge is OpenAIChatJudge
