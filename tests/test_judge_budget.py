@@ -88,3 +88,16 @@ def test_back_off_is_bounded_at_any_retry_count() -> None:
         assert 0.0 <= retry_delay(retry, 0.5, 4.0, rng) <= 4.0
     with pytest.raises(ValueError, match="deadline_s"):
         BudgetedJudge(Flaky([]), deadline_s=0)
+
+
+def test_truncated_answers_are_not_retried_and_token_usage_is_summed() -> None:
+    cut = JudgeResult(None, "truncated", requests=1, prompt_tokens=700, completion_tokens=512)
+    inner = Flaky([cut])
+    result = judged(BudgetedJudge(inner, deadline_s=30.0))
+    assert result.failure == "truncated" and inner.calls == 1
+    assert (result.prompt_tokens, result.completion_tokens) == (700, 512)
+    down = JudgeResult(verdicts=None, failure="connection", requests=1, prompt_tokens=0)
+    ok = JudgeResult(verdicts=(1,), requests=1, prompt_tokens=650, cached_tokens=600, completion_tokens=9)
+    result = judged(BudgetedJudge(Flaky([down, ok]), deadline_s=30.0, retry_base_s=0.01, retry_max_s=0.02))
+    assert result.ok
+    assert (result.prompt_tokens, result.cached_tokens, result.completion_tokens) == (650, 600, 9)

@@ -179,7 +179,8 @@ def build_judge(
         constrained=options.constrained,
         max_response_chars=options.max_response_chars,
     )
-    return ("sglang", judge_config, deadline_s), lambda: BudgetedJudge(OpenAIChatJudge(judge_config), deadline_s)
+    key = ("sglang", judge_config, deadline_s)
+    return key, lambda: BudgetedJudge(OpenAIChatJudge(judge_config), deadline_s)
 
 
 def lookup(non_tensor: Mapping[str, Any], dotted: str) -> Any:

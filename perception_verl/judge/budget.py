@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-from perception_verl.judge.base import Judge, JudgeResult
+from perception_verl.judge.base import TRUNCATED, Judge, JudgeResult
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +42,10 @@ def retry_delay(retry: int, base_s: float, max_s: float, rng: random.Random) -> 
 
 
 def retryable(result: JudgeResult) -> bool:
-    """Every failure is worth another try except an answer still malformed after the re-asks."""
-    return not result.ok and not (result.failure or "").startswith("malformed")
+    """Every failure is worth another try except an answer still malformed after the re-asks or one cut
+    off at the token budget (``truncated``: the same budget would cut it again)."""
+    failure = result.failure or ""
+    return not result.ok and not failure.startswith("malformed") and failure != TRUNCATED
 
 
 class BudgetedJudge:
@@ -97,7 +99,7 @@ class BudgetedJudge:
         """The inner judge's result, retried on failure until ``deadline_s`` after ``started`` (or now)."""
         begin = self._clock()
         deadline = (begin if started is None else started) + self.deadline_s
-        requests = 0
+        requests = prompt_tokens = cached_tokens = completion_tokens = 0
         retry = 0
         self.counters["calls"] += 1
         result = JudgeResult(verdicts=None, failure=DEADLINE_FAILURE)
@@ -107,6 +109,9 @@ class BudgetedJudge:
                 break
             result = await self._once(annotations, response, remaining)
             requests += result.requests
+            prompt_tokens += result.prompt_tokens
+            cached_tokens += result.cached_tokens
+            completion_tokens += result.completion_tokens
             if not retryable(result):
                 break
             delay = retry_delay(retry, self.retry_base_s, self.retry_max_s, self._rng)
@@ -120,7 +125,16 @@ class BudgetedJudge:
         else:
             self.counters[f"failed.{result.failure}"] += 1
         latency = self._clock() - begin
-        return JudgeResult(result.verdicts, result.failure, latency, requests, result.cached)
+        return JudgeResult(
+            result.verdicts,
+            result.failure,
+            latency,
+            requests,
+            result.cached,
+            prompt_tokens=prompt_tokens,
+            cached_tokens=cached_tokens,
+            completion_tokens=completion_tokens,
+        )
 
     def metrics(self) -> dict[str, int]:
         """Budget counters (calls, ok, recovered, retries, failed.<kind>), then the inner judge's."""
