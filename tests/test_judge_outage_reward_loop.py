@@ -55,11 +55,18 @@ def ray_cluster() -> Iterator[None]:
         yield
 
 
+WORKERS = 2
+
+
 def kill_after(server: Any, chats: int, outage_s: float | None, revived: list[Any]) -> threading.Thread:
-    """Stop ``server`` once both workers are started and it answered ``chats`` requests; revive it later."""
+    """Stop ``server`` once both workers are started and it answered ``chats`` requests; revive it later.
+
+    Each worker checks the judge's health twice (when the manager is built, and when its shared judge
+    starts), so both workers are up after ``2 * WORKERS`` health requests.
+    """
 
     def run() -> None:
-        while server.routes["/health"] < 2 or server.routes["/v1/chat/completions"] < chats:
+        while server.routes["/health"] < 2 * WORKERS or server.routes["/v1/chat/completions"] < chats:
             time.sleep(0.01)
         port = server.port
         server.stop()
@@ -88,7 +95,7 @@ def options(url: str, deadline_s: float) -> dict[str, Any]:
 
 def score(tokenizer_path: Path, url: str, deadline_s: float) -> Any:
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_path))
-    overrides = perception_reward_overrides(tokenizer_path, options(url, deadline_s), num_workers=2)
+    overrides = perception_reward_overrides(tokenizer_path, options(url, deadline_s), num_workers=WORKERS)
     cfg = compose_trainer_config(overrides)
     return score_with_reward_loop(cfg, build_dataproto(tokenizer, SAMPLES))
 

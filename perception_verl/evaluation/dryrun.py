@@ -132,7 +132,7 @@ def check_benchmark_file(path: str) -> Check:
     """A validation file exists, is a parquet with ground truths, and every row has ``extra_info.id``."""
     import pyarrow.parquet as pq
 
-    base = check_data("eval", path, "reward_model.annotations", need_annotations=False)
+    base, _ = check_data("eval", path, "reward_model.annotations", need_annotations=False)
     if not base.ok:
         return Check("benchmark data", False, base.detail)
     info = pq.read_table(Path(path).expanduser(), columns=["extra_info"]).column("extra_info").to_pylist()
