@@ -26,6 +26,7 @@ def write_metrics(path: Path, monkeypatch) -> None:
             "reward/format/mean": min(1.0, 0.6 + 0.04 * step),
             "reward/perception/mean": 0.2 + 0.05 * step,
             "reward/repetition/mean": -0.1 / step,
+            "reward/num_annotations/mean": 4.0,
             "reward/judge_failed/rate": 0.05 if step % 4 == 0 else 0.0,
             "reward/judge_failed/count": 3.0 if step % 4 == 0 else 0.0,
             "reward/judge_latency_s/mean": 0.8 + 0.1 * math.sin(step),

@@ -85,12 +85,15 @@ def _present(*keys: str) -> Callable[[Series], list[str]]:
     return lambda series: [key for key in keys if key in series]
 
 
+# The terms of the reward (and the total): counts such as num_annotations have their own scale.
+REWARD_COMPONENTS = ("accuracy", "format", "perception", "repetition", "score")
+
 PANELS = (
     Panel(
         "reward_components",
         "Reward components (mean per step)",
         "value",
-        _matching(r"reward/(?!judge_)[a-z_]+/mean"),
+        _present(*(f"reward/{name}/mean" for name in REWARD_COMPONENTS)),
     ),
     Panel(
         "accuracy_vs_perception",
