@@ -16,7 +16,7 @@ import torch
 from transformers import AutoTokenizer
 
 from perception_verl.data.annotations import parse_annotations
-from perception_verl.integration.manager import EXTRA_KEYS
+from perception_verl.scorer import EXTRA_KEYS
 from perception_verl.integration.metrics import reward_metrics
 from perception_verl.judge.lexical import lexical_verdicts
 from perception_verl.rewards.total import score_response
