@@ -33,10 +33,9 @@ class PerceptionRewardManager(RewardManagerBase):
     """verl reward-loop manager: accuracy + format + perception (judged) + repetition penalty.
 
     Options come from ``reward.reward_kwargs`` (see :mod:`perception_verl.integration.config`) and
-    are validated here, in the constructor, so a bad option stops the run before training starts; an
-    HTTP judge is health-checked here too. verl builds one manager per reward-loop worker; its scorer
-    owns the worker's judge. Call :meth:`close` from the worker's loop to release the judge's HTTP
-    session (verl does not; the scorer's exit handler then closes it on a best-effort basis).
+    are validated in the constructor, which also health-checks an HTTP judge, so a bad option stops
+    the run before training starts. :meth:`close` (from the worker's loop) releases the judge; verl
+    never calls it, so the scorer's exit handler then closes it on a best-effort basis.
     """
 
     def __init__(
