@@ -99,19 +99,19 @@ async def score_batch(config: Any, data: Any) -> tuple[float, list[dict[str, flo
 def bomb_batch(
     tokenizer_dir: Path, tokenizer: Any, batch: int, bombs: int, timeout_s: float
 ) -> dict[str, float]:
-    from perception_verl.integration import manager as manager_module
+    from perception_verl import scorer as scorer_module
 
     every = max(batch // max(bombs, 1), 1)
     texts = [BOMB_RESPONSE if i % every == 0 and i // every < bombs else honest(i) for i in range(batch)]
     samples = [sample(i, text) for i, text in enumerate(texts)]
     is_bomb = [s.response == BOMB_RESPONSE for s in samples]
     config = _common.verl_config(tokenizer_dir, {"judge": "lexical", "accuracy_timeout_s": timeout_s})
-    original = manager_module.accuracy_reward
-    manager_module.accuracy_reward = unguarded_accuracy
+    original = scorer_module.accuracy_reward
+    scorer_module.accuracy_reward = unguarded_accuracy
     try:
         wall, infos = asyncio.run(score_batch(config, build_dataproto(tokenizer, samples)))
     finally:
-        manager_module.accuracy_reward = original
+        scorer_module.accuracy_reward = original
     honest_infos = [info for info, bomb in zip(infos, is_bomb, strict=True) if not bomb]
     return {
         "bomb_batch": float(batch),

@@ -9,7 +9,9 @@ object per row (``"type": "row"``) and a final summary object (``"type": "summar
 ``--judge lexical`` (the default) judges perception with the offline lexical judge; ``--judge none``
 leaves perception out; ``--judge sglang|vllm`` asks an LLM judge served over HTTP (``--judge-url``,
 ``--judge-model``, ``--judge-server``, ``--constrained``: the options of
-:mod:`perception_verl.judge.http_options`), every row at once up to ``--concurrency``. A row the HTTP
+:mod:`perception_verl.judge.http_options`), every row at once up to ``--concurrency``. Rows are scored
+by :class:`perception_verl.scorer.PerceptionScorer`, as in training (answers checked by math-verify in
+worker processes stopped after 10 s). A row the HTTP
 judge could not answer has perception excluded and its failure kind counted in the summary, with the
 judge's token usage. Bad input exits with status 2 and a message naming the line; a judge that fails
 its start-up check, with status 3.
@@ -23,7 +25,7 @@ import json
 import logging
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -34,14 +36,13 @@ from perception_verl.judge.base import JudgeResult
 from perception_verl.judge.http_options import (
     HTTP_JUDGES,
     add_http_judge_args,
-    build_http_judge,
     check_http_judge_args,
+    cli_scorer,
     format_usage,
     usage_totals,
 )
-from perception_verl.rewards.total import RewardBreakdown, RewardWeights, score_response
-
-VerdictFn = Callable[[Sequence[str], str], Sequence[int]]
+from perception_verl.rewards.total import RewardBreakdown, RewardWeights
+from perception_verl.scorer import PerceptionScorer, Scored
 
 JUDGES = ("lexical", "none", *HTTP_JUDGES)
 
@@ -98,66 +99,41 @@ def read_rows(path: Path) -> list[Row]:
     return rows
 
 
-def load_judge(name: str) -> VerdictFn | None:
-    """The verdict function for ``--judge`` (``None`` for ``none``); raises :class:`InputError` if missing."""
-    if name == "none" or name in HTTP_JUDGES:
-        return None
-    if name == "lexical":
-        try:
-            from perception_verl.judge.lexical import lexical_verdicts
-        except ImportError as exc:
-            raise InputError(
-                f"the lexical judge (perception_verl.judge.lexical) cannot be imported: {exc}; "
-                "use --judge none to score without perception"
-            ) from None
-        return lexical_verdicts
-    raise InputError(f"unknown judge {name!r}; choose one of {', '.join(JUDGES)}")
+class JudgeStartError(RuntimeError):
+    """The judge's start-up check failed; the message carries the judge's own explanation."""
 
 
-async def judge_rows_http(judge: Any, rows: Sequence[Row], concurrency: int) -> list[JudgeResult | None]:
-    """Start ``judge``, ask it about every row with annotations (``concurrency`` at once), close it.
+def build_scorer(args: argparse.Namespace) -> PerceptionScorer:
+    """The scorer for ``--judge`` and its options; :class:`InputError` when the lexical judge is missing.
 
-    Results in row order, None for rows without annotations. A failed start is raised.
+    ValueError on a bad HTTP-judge option.
     """
-    semaphore = asyncio.Semaphore(concurrency)
+    try:
+        return cli_scorer(args, args.concurrency)
+    except ImportError as exc:
+        raise InputError(
+            f"the {args.judge} judge cannot be imported: {exc}; use --judge none to score without perception"
+        ) from None
 
-    async def one(row: Row) -> JudgeResult | None:
-        if not row.annotations:
-            return None
-        async with semaphore:
-            return await judge.judge(list(row.annotations), row.response)
+
+async def score_rows(scorer: PerceptionScorer, rows: Sequence[Row]) -> list[Scored]:
+    """Start the scorer's judge, score every row (judge and accuracy checks concurrently), close it.
+
+    Results in row order. A failed judge start is raised as :class:`JudgeStartError`.
+    """
+
+    async def one(row: Row) -> Scored:
+        async with scorer.intake():
+            return await scorer.score(row.response, row.ground_truth, row.annotations)
 
     try:
-        await judge.start()
+        try:
+            await scorer.judge()
+        except Exception as exc:
+            raise JudgeStartError(f"{type(exc).__name__}: {exc}") from exc
         return list(await asyncio.gather(*(one(row) for row in rows)))
     finally:
-        await judge.close()
-
-
-def score_rows(
-    rows: Sequence[Row],
-    judge: VerdictFn | None,
-    weights: RewardWeights,
-    results: Sequence[JudgeResult | None] | None = None,
-) -> list[tuple[RewardBreakdown, tuple[int, ...] | None]]:
-    """Score every row; verdicts are ``None`` for rows without annotations or without a judge.
-
-    ``results`` (one per row, from :func:`judge_rows_http`) replaces ``judge``: a failed result
-    leaves the row's perception out.
-    """
-    scored = []
-    for index, row in enumerate(rows):
-        verdicts = None
-        if results is not None:
-            result = results[index]
-            verdicts = result.verdicts if result is not None and result.ok else None
-        elif judge is not None and row.annotations:
-            verdicts = tuple(int(v) for v in judge(list(row.annotations), row.response))
-        breakdown = score_response(
-            row.response, row.ground_truth, verdicts, weights, num_annotations=len(row.annotations)
-        )
-        scored.append((breakdown, verdicts))
-    return scored
+        await scorer.close()
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -183,14 +159,14 @@ def row_record(row: Row, breakdown: RewardBreakdown, verdicts: tuple[int, ...] |
 
 def summarize(
     rows: Sequence[Row],
-    scored: Sequence[tuple[RewardBreakdown, tuple[int, ...] | None]],
+    scored: Sequence[Scored],
     judge: str,
     weights: RewardWeights,
     results: Sequence[JudgeResult | None] | None = None,
 ) -> dict[str, Any]:
     """Means of every component (``None`` when undefined), row counts, and the HTTP judge's failures
     (by kind) and token usage when ``results`` are given."""
-    breakdowns = [breakdown for breakdown, _ in scored]
+    breakdowns = [outcome.breakdown for outcome in scored]
     with_annotations = sum(1 for row in rows if row.annotations)
     judged = [b.perception for b in breakdowns if b.perception is not None]
     extra: dict[str, Any] = {}
@@ -225,12 +201,10 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def format_table(
-    rows: Sequence[Row], scored: Sequence[tuple[RewardBreakdown, tuple[int, ...] | None]]
-) -> str:
+def format_table(rows: Sequence[Row], scored: Sequence[Scored]) -> str:
     """A fixed-width table, one line per row."""
     lines = [f"{'line':>6} {'score':>7} {'acc':>4} {'fmt':>4} {'perc':>6} {'rep':>7} {'ann':>4}  reason"]
-    for row, (b, _) in zip(rows, scored, strict=True):
+    for row, b in zip(rows, (outcome.breakdown for outcome in scored), strict=True):
         lines.append(
             f"{row.line:>6} {b.score:>7.3f} {b.accuracy:>4.0f} {b.format:>4.0f} {_fmt(b.perception):>6} "
             f"{b.repetition:>7.3f} {b.num_annotations:>4}  {b.accuracy_reason}"
@@ -298,28 +272,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("math_verify").setLevel(logging.ERROR)
     weights = RewardWeights()
     try:
-        judge = load_judge(args.judge)
+        scorer = build_scorer(args)
         rows = read_rows(args.input)
     except InputError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
-    results = None
-    if args.judge in HTTP_JUDGES:
-        try:
-            http_judge = build_http_judge(args, args.concurrency)
-        except ValueError as exc:
-            sys.stderr.write(f"error: judge configuration: {exc}\n")
-            return 2
-        try:
-            results = asyncio.run(judge_rows_http(http_judge, rows, args.concurrency))
-        except Exception as exc:
-            sys.stderr.write(f"error: judge unavailable: {type(exc).__name__}: {exc}\n")
-            return 3
-    scored = score_rows(rows, judge, weights, results)
+    except ValueError as exc:
+        sys.stderr.write(f"error: judge configuration: {exc}\n")
+        return 2
+    try:
+        scored = asyncio.run(score_rows(scorer, rows))
+    except JudgeStartError as exc:
+        sys.stderr.write(f"error: judge unavailable: {exc}\n")
+        return 3
+    results = [outcome.result for outcome in scored] if args.judge in HTTP_JUDGES else None
     summary = summarize(rows, scored, args.judge, weights, results)
     if args.json:
-        for row, (breakdown, verdicts) in zip(rows, scored, strict=True):
-            _emit(json.dumps(row_record(row, breakdown, verdicts)) + "\n")
+        for row, outcome in zip(rows, scored, strict=True):
+            _emit(json.dumps(row_record(row, outcome.breakdown, outcome.verdicts)) + "\n")
         _emit(json.dumps(summary) + "\n")
     else:
         _emit(format_table(rows, scored))

@@ -6,8 +6,9 @@ import pytest
 from omegaconf import OmegaConf
 
 from perception_verl.integration.config import PerceptionRewardConfig, RewardConfigError, from_kwargs
-from perception_verl.integration.manager import check_routing, judge_endpoint
+from perception_verl.integration.routing import check_routing
 from perception_verl.rewards.total import RewardWeights
+from perception_verl.scorer import judge_endpoint
 from tests.support.verl_harness import compose_trainer_config, perception_reward_overrides
 
 RECIPE_KWARGS = {

@@ -12,9 +12,10 @@ from transformers import AutoTokenizer
 
 from perception_verl.client.errors import JudgeUnavailable
 from perception_verl.data.annotations import AnnotationError
-from perception_verl.integration.manager import EXTRA_KEYS, JudgeFailedError, PerceptionRewardManager
+from perception_verl.integration.manager import PerceptionRewardManager
 from perception_verl.judge.lexical import lexical_verdicts
 from perception_verl.rewards.total import score_response
+from perception_verl.scorer import EXTRA_KEYS, JudgeFailedError
 from tests.support.fake_sglang import JUDGE_MODEL, fake_sglang
 from tests.support.tiny_model import build_tiny_tokenizer
 from tests.support.verl_harness import Sample, build_dataproto
@@ -197,11 +198,11 @@ def test_math_verify_bombs_cost_one_deadline_and_no_honest_accuracy(
     """16 answers that hold the GIL in sympy's C code for 70-100 s, among 48 honest correct answers."""
     import time
 
-    from perception_verl.integration import manager as manager_module
+    from perception_verl import scorer as scorer_module
     from tests.support.bombs import BOMB_RESPONSE, unguarded_accuracy
 
     # Without the size guard, so only the process deadline can stop the bombs.
-    monkeypatch.setattr(manager_module, "accuracy_reward", unguarded_accuracy)
+    monkeypatch.setattr(scorer_module, "accuracy_reward", unguarded_accuracy)
     timeout_s = 3.0
     samples = [
         Sample(f"Problem {i}. <image>", BOMB_RESPONSE if i % 4 == 0 else GOOD, "7", FACTS, uid=str(i // 8))

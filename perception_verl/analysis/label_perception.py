@@ -45,12 +45,13 @@ from perception_verl.judge.base import Judge, JudgeResult
 from perception_verl.judge.http_options import (
     HTTP_JUDGES,
     add_http_judge_args,
-    build_http_judge,
     check_http_judge_args,
+    cli_scorer,
     format_usage,
     judge_urls,
     usage_totals,
 )
+from perception_verl.scorer import PerceptionScorer
 
 logger = logging.getLogger(__name__)
 
@@ -177,29 +178,26 @@ def judge_name(args: argparse.Namespace) -> str:
     return f"{args.judge}:{args.judge_model}@{','.join(judge_urls(args.judge_url))}"
 
 
-def build_judge(args: argparse.Namespace) -> Judge:
-    """The judge the CLI arguments ask for (imported here so lexical runs need no HTTP client)."""
-    if args.judge == "lexical":
-        from perception_verl.judge.lexical import LexicalJudge
-
-        return LexicalJudge(max_response_chars=args.max_response_chars)
-    return build_http_judge(args, args.concurrency)
-
-
-async def _run(judge: Judge, rows: Sequence[Generation], args: argparse.Namespace) -> LabelRun:
+async def _run(
+    scorer: PerceptionScorer, rows: Sequence[Generation], args: argparse.Namespace
+) -> tuple[LabelRun, Judge]:
+    """Start the scorer's judge, label every row, close it; returns the labels and the judge used."""
     try:
         try:
-            await judge.start()
+            judge = await scorer.judge()
         except Exception as exc:
             raise JudgeStartError(f"{type(exc).__name__}: {exc}") from exc
+        if judge is None:
+            raise JudgeStartError("no judge to label with (--judge is lexical, sglang or vllm)")
         total = sum(1 for row in rows if row.annotations)
         with tqdm(total=total, desc="judging", unit="resp", disable=args.no_progress) as bar:
-            return await label_generations(
+            outcome = await label_generations(
                 judge, rows, threshold=args.threshold, concurrency=args.concurrency,
                 on_done=lambda: bar.update(1),
             )
+        return outcome, judge
     finally:
-        await judge.close()
+        await scorer.close()
 
 
 def render(summary: dict[str, Any], out: Path) -> str:
@@ -266,12 +264,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"error: {exc}\n")
         return 2
     try:
-        judge = build_judge(args)
+        scorer = cli_scorer(args, args.concurrency)
     except ValueError as exc:
         sys.stderr.write(f"error: judge configuration: {exc}\n")
         return 2
     try:
-        outcome = asyncio.run(_run(judge, rows, args))
+        outcome, judge = asyncio.run(_run(scorer, rows, args))
     except JudgeStartError as exc:
         sys.stderr.write(f"error: judge unavailable: {exc}\n")
         return 3

@@ -49,7 +49,7 @@ from perception_verl.client.dialects import (
 )
 from perception_verl.client.errors import ChatError, JudgeUnavailable
 from perception_verl.client.redact import mask_secret, masked_snippet
-from perception_verl.client.replicas import Replica, ReplicaPool
+from perception_verl.client.replicas import Replica, ReplicaPool, with_scheme
 
 logger = logging.getLogger(__name__)
 
@@ -61,9 +61,7 @@ def normalize_url(url: str) -> str:
     text = url.strip()
     if not text:
         raise ValueError("judge URL is empty")
-    if "://" not in text:
-        text = f"http://{text}"
-    text = text.rstrip("/")
+    text = with_scheme(text).rstrip("/")
     if text.endswith("/v1"):
         text = text[: -len("/v1")]
     return text

@@ -75,6 +75,11 @@ class ReplicaPool:
         return [r.url for r in self.replicas if r.healthy(now)]
 
 
+def with_scheme(url: str) -> str:
+    """``url`` with ``http://`` in front when it names no scheme (``host:port`` -> ``http://host:port``)."""
+    return url if "://" in url else f"http://{url}"
+
+
 def url_list(values: Sequence[str] | str | None) -> tuple[str, ...]:
     """Replica URLs from a comma list, repeated options, or both (``["a,b", "c"]`` -> ``(a, b, c)``).
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from perception_verl.client.dialects import SERVER_SETTINGS
+from perception_verl.client.replicas import with_scheme
 from perception_verl.rewards.total import RewardWeights
 
 JUDGE_BACKENDS = ("lexical", "sglang", "none")
@@ -166,8 +167,7 @@ def _urls(value: Any) -> tuple[str, ...]:
         url = item.strip().rstrip("/")
         if not url:
             continue
-        if "://" not in url:
-            url = f"http://{url}"
+        url = with_scheme(url)
         if not url.startswith(("http://", "https://")):
             raise RewardConfigError(f"option 'judge_urls' entry {item!r} is not an http(s) URL")
         urls.append(url)

@@ -3,8 +3,9 @@
 ``--judge sglang`` or ``--judge vllm`` picks the LLM judge served over HTTP (``vllm`` also presets
 ``--judge-server vllm``); ``--judge-url`` takes one URL, a comma list, or is repeated for replicas;
 ``--judge-server auto|sglang|vllm`` names the dialect (``auto``: asked at the health check), which
-decides the request field that carries the ``--constrained`` regex. :func:`usage_totals` sums the
-token usage of judge results for the run summaries.
+decides the request field that carries the ``--constrained`` regex. :func:`cli_scorer` turns the
+options into the one scorer (:mod:`perception_verl.scorer`) both commands use. :func:`usage_totals`
+sums the token usage of judge results for the run summaries.
 """
 
 from __future__ import annotations
@@ -84,30 +85,39 @@ def check_http_judge_args(args: argparse.Namespace) -> str | None:
     return None
 
 
-def build_http_judge(args: argparse.Namespace, concurrency: int) -> Any:
-    """The HTTP judge these arguments describe (ValueError on a bad value)."""
-    from perception_verl.client.chat import ChatClientConfig
-    from perception_verl.judge.sglang import OpenAIChatJudge, OpenAIChatJudgeConfig
+def judge_options(args: argparse.Namespace, concurrency: int) -> Any:
+    """The :class:`~perception_verl.integration.config.PerceptionRewardConfig` of a CLI's judge options.
 
-    client = ChatClientConfig(
-        urls=judge_urls(args.judge_url),
-        model=args.judge_model,
+    ``args.judge`` is ``none``, ``lexical`` or one of :data:`HTTP_JUDGES`; ``concurrency`` caps the HTTP
+    judge's requests in flight. ValueError on a contradictory dialect (see :func:`judge_server`).
+    """
+    from perception_verl.integration.config import PerceptionRewardConfig
+
+    if args.judge not in HTTP_JUDGES:
+        return PerceptionRewardConfig(judge=args.judge, max_response_chars=args.max_response_chars)
+    return PerceptionRewardConfig(
+        judge="sglang",
+        judge_urls=judge_urls(args.judge_url),
+        judge_model=args.judge_model,
         api_key_env=args.api_key_env,
         max_concurrency=concurrency,
         timeout_s=args.timeout_s,
         max_retries=args.max_retries,
         health_timeout_s=args.health_timeout_s,
-        server=judge_server(args),
+        max_new_tokens=args.max_new_tokens,
+        constrained=args.constrained,
+        judge_server=judge_server(args),
+        max_response_chars=args.max_response_chars,
     )
-    return OpenAIChatJudge(
-        OpenAIChatJudgeConfig(
-            client=client,
-            max_new_tokens=args.max_new_tokens,
-            constrained=args.constrained,
-            reask=args.reask,
-            max_response_chars=args.max_response_chars,
-        )
-    )
+
+
+def cli_scorer(args: argparse.Namespace, concurrency: int) -> Any:
+    """The :class:`~perception_verl.scorer.PerceptionScorer` of a CLI's judge options (offline: HTTP
+    calls are not retried until a step deadline; ``--reask`` re-asks). ValueError on a bad value;
+    ImportError when the judge's module cannot be imported."""
+    from perception_verl.scorer import PerceptionScorer
+
+    return PerceptionScorer(judge_options(args, concurrency), budgeted=False, reask=args.reask)
 
 
 def usage_totals(results: Sequence[JudgeResult | None]) -> dict[str, int]:

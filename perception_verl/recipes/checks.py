@@ -294,7 +294,8 @@ def check_judge(config: DictConfig, options: Any) -> Check:
     """The judge the reward manager will use answers its health check (or verl will launch it)."""
     from perception_verl.client.errors import JudgeUnavailable
     from perception_verl.integration.config import RewardConfigError
-    from perception_verl.integration.manager import check_routing, judge_endpoint
+    from perception_verl.integration.routing import check_routing
+    from perception_verl.scorer import judge_endpoint
 
     if options.judge == "lexical":
         return Check("judge", True, "lexical judge (offline, no server)")
