@@ -40,7 +40,7 @@ def test_the_labeller_needs_an_explicit_judge(tmp_path: Path, capsys: pytest.Cap
     assert "the following arguments are required: --judge" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         label_main([*args, "--judge", "lexical", "--judge-url", "http://127.0.0.1:1"])
-    assert "--judge-url, --judge-model, --api-key-env need --judge sglang" in capsys.readouterr().err
+    assert "--judge-url needs --judge sglang or vllm (--judge lexical ignores it)" in capsys.readouterr().err
     assert not out.exists()
 
 

@@ -78,7 +78,9 @@ def check_http_judge_args(args: argparse.Namespace) -> str | None:
             if value
         ]
         if stray:
-            return f"{', '.join(stray)} need --judge sglang or vllm (--judge {args.judge} ignores them)"
+            verb, pronoun = ("needs", "it") if len(stray) == 1 else ("need", "them")
+            flags = ", ".join(stray)
+            return f"{flags} {verb} --judge sglang or vllm (--judge {args.judge} ignores {pronoun})"
         return None
     if not judge_urls(args.judge_url) or not args.judge_model:
         return f"--judge {args.judge} needs --judge-url and --judge-model"
