@@ -11,8 +11,9 @@ that the two differ only in how they use the judge:
 It then scores the sample with the same reward functions as ours. Options (``reward.reward_kwargs``):
 ``judge_urls`` (one URL), ``judge_model``, ``max_concurrency``.
 
-Load it with ``reward.reward_manager.source=importlib``, ``reward.reward_manager.module.path=pkg://_baseline``
-and ``reward.reward_manager.name=NaiveJudgeRewardManager`` (``benchmarks/`` must be on ``sys.path``).
+Load it with ``reward.reward_manager.source=importlib``,
+``reward.reward_manager.module.path=pkg://benchmarks._baseline`` and
+``reward.reward_manager.name=NaiveJudgeRewardManager`` (the repository root on the import path).
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ import asyncio
 from typing import Any
 
 import aiohttp
-from _layouts import layout_messages
 from verl import DataProto
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
+from benchmarks._layouts import layout_messages
 from perception_verl.data.annotations import parse_annotations
 from perception_verl.judge.sanitize import sanitize_response
 from perception_verl.judge.verdict import parse_verdicts

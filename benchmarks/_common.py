@@ -30,14 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+from perception_verl.data.annotations import parse_annotations
+from perception_verl.judge.prompt import build_messages
+from perception_verl.judge.sanitize import sanitize_response
+from tests.support.verl_harness import Sample
 
-from perception_verl.data.annotations import parse_annotations  # noqa: E402
-from perception_verl.judge.prompt import build_messages  # noqa: E402
-from perception_verl.judge.sanitize import sanitize_response  # noqa: E402
-from tests.support.verl_harness import Sample  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 PairKey = tuple[tuple[str, ...], str]
 

@@ -19,16 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from benchmarks._layouts import layout_messages, read_request
+from benchmarks.prefill_model import JudgeCostParams, PrefillLatencyModel, chat_template
+from perception_verl.judge.lexical import lexical_verdicts
+from tests.support.fake_sglang import JUDGE_MODEL, format_verdicts
+from tests.support.loopback import LoopbackServer
+
 _REPO_ROOT = str(Path(__file__).resolve().parents[1])
-if _REPO_ROOT not in sys.path:  # run as a script: the child needs the repository on its path
-    sys.path.insert(0, _REPO_ROOT)
-
-from _layouts import layout_messages, read_request  # noqa: E402
-from prefill_model import JudgeCostParams, PrefillLatencyModel, chat_template  # noqa: E402
-
-from perception_verl.judge.lexical import lexical_verdicts  # noqa: E402
-from tests.support.fake_sglang import JUDGE_MODEL, format_verdicts  # noqa: E402
-from tests.support.loopback import LoopbackServer  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -129,7 +126,8 @@ class JudgeServer:
     def __enter__(self) -> JudgeServer:
         spec = json.dumps(_spec_to_dict(self.spec))
         self._process = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), spec],
+            [sys.executable, "-m", "benchmarks._judge_server", spec],
+            cwd=_REPO_ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

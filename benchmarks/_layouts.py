@@ -23,8 +23,8 @@ from perception_verl.judge.prompt import (
     SYSTEM_PROMPT,
     build_messages,
     normalize_annotation,
-    split_user_message,
 )
+from tests.support.prompt_reader import split_user_message
 
 LAYOUTS = ("ours", "response_first", "system_then_response")
 _INSTRUCTION = "Check each fact below against the response above. Answer with exactly {n} tags."

@@ -1,6 +1,6 @@
 """The judge against a real vLLM server: prefix-cache reuse by prompt layout, and client throughput.
 
-    python benchmarks/engine_judge.py [--json] [--problems 32] [--per-problem 8] [--response-chars 1200]
+    python -m benchmarks.engine_judge [--json] [--problems 32] [--per-problem 8] [--response-chars 1200]
                                       [--block-size 128] [--cap 32] [--url URL --model NAME]
 
 Without ``--url`` it builds the tiny random-weight Qwen2 chat model of ``tests/support`` and starts one
@@ -35,10 +35,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import _common
-from _baseline import naive_verdicts
-from _layouts import LAYOUTS, layout_messages
-
+from benchmarks import _common
+from benchmarks._baseline import naive_verdicts
+from benchmarks._layouts import LAYOUTS, layout_messages
 from perception_verl.client.chat import ChatClientConfig
 from perception_verl.judge.prompt import verdict_regex
 from perception_verl.judge.sglang import OpenAIChatJudge, OpenAIChatJudgeConfig

@@ -1,6 +1,6 @@
 """Judge prefill: our prompt layout vs layouts that put the response earlier, under a prefix-cache model.
 
-    python benchmarks/judge_prefill.py [--json] [--problems 128] [--per-problem 8] [--response-chars 1200]
+    python -m benchmarks.judge_prefill [--json] [--problems 128] [--per-problem 8] [--response-chars 1200]
                                        [--latency-ms 20]
                                        [--cap 64] [--time-scale 10] [--prefill-tok-s 5000]
                                        [--decode-tok-s 40] [--cache-tokens 190000]
@@ -32,9 +32,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import _common
-from _judge_server import JudgeServer, ServerSpec
-from prefill_model import JudgeCostParams
+from benchmarks import _common
+from benchmarks._judge_server import JudgeServer, ServerSpec
+from benchmarks.prefill_model import JudgeCostParams
 
 LAYOUT_RUNS = ("ours", "response_first", "system_then_response")
 

@@ -1,6 +1,6 @@
 """Judge throughput: our reward manager against the judge's limit and against a naive client.
 
-    python benchmarks/judge_throughput.py [--json] [--problems 128] [--per-problem 8]
+    python -m benchmarks.judge_throughput [--json] [--problems 128] [--per-problem 8]
                                           [--response-chars 1200] [--latency-ms 100] [--cap 64]
                                           [--repeats 3]
 
@@ -42,8 +42,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import _common
-from _judge_server import JudgeServer, ServerSpec
+from benchmarks import _common
+from benchmarks._judge_server import JudgeServer, ServerSpec
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -62,7 +62,7 @@ def baseline_config(tokenizer_dir: Path, url: str, model: str, cap: int) -> Any:
     return compose_trainer_config(
         [
             "reward.reward_manager.source=importlib",
-            "reward.reward_manager.module.path=pkg://_baseline",
+            "reward.reward_manager.module.path=pkg://benchmarks._baseline",
             "reward.reward_manager.name=NaiveJudgeRewardManager",
             f"actor_rollout_ref.model.path={tokenizer_dir}",
             f"+reward.reward_kwargs.judge_urls='{url}'",

@@ -1,6 +1,6 @@
 """Reward integrity under faults: accuracy-check overhead, a math-verify bomb batch, a judge outage.
 
-    python benchmarks/reward_integrity.py [--json] [--checks 200] [--bombs 16] [--batch 64]
+    python -m benchmarks.reward_integrity [--json] [--checks 200] [--bombs 16] [--batch 64]
                                           [--accuracy-timeout 5] [--outage-batch 1024] [--outage 5]
                                           [--deadline 60] [--dead-deadline 10]
 
@@ -27,8 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import _common
-
+from benchmarks import _common
 from perception_verl.rewards.accuracy import accuracy_reward
 from perception_verl.rewards.deadline import CheckPool
 from tests.support.bombs import BOMB_RESPONSE, unguarded_accuracy

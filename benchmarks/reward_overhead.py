@@ -1,6 +1,6 @@
 """Reward overhead: our manager with the offline lexical judge vs verl's own naive manager.
 
-    python benchmarks/reward_overhead.py [--json] [--problems 128] [--per-problem 8] [--response-chars 1200]
+    python -m benchmarks.reward_overhead [--json] [--problems 128] [--per-problem 8] [--response-chars 1200]
                                          [--repeats 5]
 
 Both managers are loaded by verl's ``RewardLoopWorker`` (in this process, no Ray) and score the same
@@ -33,8 +33,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import _common
-
+from benchmarks import _common
 from tests.support.verl_harness import build_dataproto
 
 

@@ -1,6 +1,6 @@
 """Reward latency behind rollout: scoring each response as it finishes vs scoring the batch at the end.
 
-    python benchmarks/reward_overlap.py [--json] [--problems 128] [--per-problem 8] [--response-chars 1200]
+    python -m benchmarks.reward_overlap [--json] [--problems 128] [--per-problem 8] [--response-chars 1200]
                                         [--rollout-s 60]
                                         [--latency-ms 20] [--cap 64] [--time-scale 10]
                                         [--prefill-tok-s 5000] [--decode-tok-s 40]
@@ -33,11 +33,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import _common
-from _judge_server import JudgeServer, ServerSpec
-from judge_prefill import add_cost_args, cost_params
-from prefill_model import JudgeCostParams, idle_round_trip_s, prompt_tokens
-
+from benchmarks import _common
+from benchmarks._judge_server import JudgeServer, ServerSpec
+from benchmarks.judge_prefill import add_cost_args, cost_params
+from benchmarks.prefill_model import JudgeCostParams, idle_round_trip_s, prompt_tokens
 from perception_verl.judge.prompt import build_messages
 from tests.support.fake_sglang import format_verdicts
 

@@ -220,13 +220,13 @@ pv_train() {
             printf 'DRY RUN FAILED: entry point %s is not importable with %s\n' "$ENTRY_MODULE" "$python"
             return 1
         fi
-        "$python" -m perception_verl.recipes.dryrun "${PV_OVERRIDES[@]}" "$@"
+        "$python" -m perception_verl.launch.dryrun "${PV_OVERRIDES[@]}" "$@"
         return $?
     fi
     pv_print_command "${command[@]}"
     # The judge must answer before verl loads anything (the reward workers check it again).
     if [[ "$JUDGE_MODE" == "external" ]]; then
-        "$python" -m perception_verl.recipes.preflight --urls "$JUDGE_URL" --model "$JUDGE_MODEL" \
+        "$python" -m perception_verl.launch.preflight --urls "$JUDGE_URL" --model "$JUDGE_MODEL" \
             --timeout-s "$JUDGE_WAIT_S" || return 1
     fi
     export PYTHONUNBUFFERED=1
@@ -234,7 +234,7 @@ pv_train() {
 }
 
 # --- The tiny CPU twin (recipes/run_tiny_cpu.sh): the run above with only size and device settings
-# changed. perception_verl/recipes/twin.py lists the keys it may change (SIZE_DEVICE_KEYS); a test
+# changed. demo/perception_verl_demo/twin.py lists the keys it may change (SIZE_DEVICE_KEYS); a test
 # fails when the composed configs differ anywhere else.
 pv_twin_defaults() {
     TWIN_DIR="${TWIN_DIR:-${TMPDIR:-/tmp}/perception_verl_twin}"

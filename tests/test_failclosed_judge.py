@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 from perception_verl.client.errors import JudgeUnavailable
 from perception_verl.integration.config import RewardConfigError, from_kwargs, resolve_judge
 from perception_verl.integration.manager import PerceptionRewardManager
-from perception_verl.recipes.compose import compose_trainer_config
+from perception_verl.launch.compose import compose_trainer_config
 from tests.support.fake_sglang import JUDGE_MODEL, fake_sglang
 from tests.support.loopback import LoopbackServer, closed_port_url
 
@@ -119,7 +119,7 @@ def test_a_verl_launched_judge_with_the_lexical_judge_named_is_refused() -> None
 def tiny_tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from transformers import AutoTokenizer
 
-    from perception_verl.recipes.tiny_tokenizer import build_tiny_tokenizer
+    from perception_verl_demo.tiny_tokenizer import build_tiny_tokenizer
 
     path = build_tiny_tokenizer(tmp_path_factory.mktemp("tok"))
     return AutoTokenizer.from_pretrained(str(path))

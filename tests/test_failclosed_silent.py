@@ -15,7 +15,7 @@ from perception_verl.analysis.mcnemar import main as mcnemar_main
 from perception_verl.data.annotations import AnnotationError, parse_annotations
 from perception_verl.data.schema import ROW_SCHEMA
 from perception_verl.data.writer import write_outputs_atomically
-from perception_verl.recipes.samples import sample_rows
+from perception_verl_demo.samples import sample_rows
 from tests.support.fake_sglang import JUDGE_MODEL, fake_sglang
 
 REPO = Path(__file__).resolve().parents[1]

@@ -8,8 +8,9 @@ import pytest
 
 from perception_verl.judge.base import Judge, JudgeResult
 from perception_verl.judge.lexical import LexicalJudge, lexical_verdicts
-from perception_verl.judge.prompt import build_user_message, split_user_message
+from perception_verl.judge.prompt import build_user_message
 from perception_verl.judge.sanitize import OMISSION, sanitize_response
+from tests.support.prompt_reader import split_user_message
 
 FACTS = [
     "JKLM is a parallelogram",

@@ -14,11 +14,11 @@ from perception_verl.judge.prompt import (
     build_messages,
     build_user_message,
     normalize_annotation,
-    split_user_message,
     verdict_regex,
 )
 from perception_verl.judge.sanitize import sanitize_response
 from perception_verl.judge.verdict import parse_verdicts
+from tests.support.prompt_reader import split_user_message
 
 FACTS = ["JKLM is a parallelogram", "JK = 3f - 6", "LM = 2f + 3"]
 

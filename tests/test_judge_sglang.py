@@ -10,10 +10,11 @@ import pytest
 from perception_verl.client import ChatClientConfig, JudgeUnavailable
 from perception_verl.judge.base import Judge, JudgeResult
 from perception_verl.judge.lexical import lexical_verdicts
-from perception_verl.judge.prompt import split_user_message, verdict_regex
+from perception_verl.judge.prompt import verdict_regex
 from perception_verl.judge.sglang import SGLangJudge, SGLangJudgeConfig, reask_message
 from tests.support.fake_sglang import JUDGE_MODEL, fake_sglang
 from tests.support.loopback import closed_port_url
+from tests.support.prompt_reader import split_user_message
 
 PARALLELOGRAM = ("JKLM is a parallelogram", "JK = 3f - 6", "angle JML is 71 degrees", "ML = 2f + 3")
 CIRCLE = ("AB is tangent to circle O at B", "OB = 5", "OA = 13")

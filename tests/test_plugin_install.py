@@ -101,6 +101,8 @@ def _source_copy(target: Path) -> Path:
         shutil.copy2(REPO / name, target / name)
     skip = shutil.ignore_patterns("__pycache__")
     shutil.copytree(REPO / "perception_verl", target / "perception_verl", ignore=skip)
+    # The demo package (tiny tokenizer for tests.support) goes in beside it, as scripts/setup.sh does.
+    shutil.copytree(REPO / "demo", target / "demo", ignore=skip)
     return target
 
 
@@ -110,7 +112,7 @@ def test_pip_install_registers_the_manager_for_verls_reward_loop(tmp_path: Path)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VERL_USE_EXTERNAL_PLUGINS")}
     pip = [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index"]
     install = subprocess.run(
-        [*pip, str(source)],
+        [*pip, str(source), str(source / "demo")],
         env=env, capture_output=True, text=True, timeout=300, check=False,
     )
     assert install.returncode == 0, install.stdout + install.stderr

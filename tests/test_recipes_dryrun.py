@@ -12,9 +12,9 @@ import pytest
 
 from perception_verl.data.schema import ROW_SCHEMA
 from perception_verl.data.writer import write_outputs_atomically
-from perception_verl.recipes.checks import Check
-from perception_verl.recipes.dryrun import render, run_checks
-from perception_verl.recipes.samples import sample_rows, write_sample_dataset
+from perception_verl.launch.checks import Check
+from perception_verl.launch.dryrun import render, run_checks
+from perception_verl_demo.samples import sample_rows, write_sample_dataset
 from tests.support.fake_sglang import JUDGE_MODEL, fake_sglang
 from tests.support.loopback import LoopbackServer, closed_port_url
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from perception_verl.recipes.compose import compose_trainer_config
+from perception_verl.launch.compose import compose_trainer_config
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes"

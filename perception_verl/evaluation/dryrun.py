@@ -17,7 +17,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from perception_verl.recipes.checks import (
+from perception_verl.launch.checks import (
     Check,
     as_paths,
     check_data,
@@ -25,7 +25,7 @@ from perception_verl.recipes.checks import (
     check_model_path,
     check_verl,
 )
-from perception_verl.recipes.compose import ComposeError, compose_trainer_config, legacy_reward_keys
+from perception_verl.launch.compose import ComposeError, compose_trainer_config, legacy_reward_keys
 
 MANAGER_MODULE = "pkg://perception_verl.evaluation.reward_manager"
 MANAGER_NAME = "EvalRewardManager"

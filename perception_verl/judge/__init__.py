@@ -2,7 +2,7 @@
 
 from perception_verl.judge.base import Judge, JudgeResult
 from perception_verl.judge.lexical import LexicalJudge, lexical_verdicts
-from perception_verl.judge.prompt import build_messages, split_user_message, verdict_regex
+from perception_verl.judge.prompt import build_messages, verdict_regex
 from perception_verl.judge.sanitize import sanitize_response
 from perception_verl.judge.verdict import VerdictError, parse_verdicts
 
@@ -15,6 +15,5 @@ __all__ = [
     "lexical_verdicts",
     "parse_verdicts",
     "sanitize_response",
-    "split_user_message",
     "verdict_regex",
 ]

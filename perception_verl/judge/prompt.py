@@ -14,8 +14,9 @@ all rollouts of one problem share that prefix and SGLang's radix cache reuses it
     </response>
 
 Each annotation is put on one line (internal whitespace collapsed) with tag-like text neutralised,
-so :func:`split_user_message` recovers exactly ``[normalize_annotation(a) for a in annotations]``
-and the response text. The judge answers ``<info1>1</info1> <info2>0</info2>``;
+so a reader (``tests/support/prompt_reader.py``) recovers exactly
+``[normalize_annotation(a) for a in annotations]`` and the response text.
+The judge answers ``<info1>1</info1> <info2>0</info2>``;
 :func:`verdict_regex` gives the regex for SGLang's constrained decoding.
 """
 
@@ -94,12 +95,13 @@ def _instruction(n: int) -> str:
     )
 
 
-def _user_prefix(facts: Sequence[str]) -> str:
+def user_prefix(facts: Sequence[str]) -> str:
+    """The user message up to the response: the numbered (already normalised) facts and instruction."""
     numbered = "\n".join(f"{index}. {fact}" for index, fact in enumerate(facts, start=1))
     return f"{FACTS_HEADER}\n{numbered}\n\n{_instruction(len(facts))}\n{RESPONSE_OPEN}\n"
 
 
-_USER_SUFFIX = f"\n{RESPONSE_CLOSE}"
+USER_SUFFIX = f"\n{RESPONSE_CLOSE}"  # the user message after the response
 
 
 def _checked_facts(annotations: Sequence[str]) -> list[str]:
@@ -118,7 +120,7 @@ def build_user_message(annotations: Sequence[str], response: str) -> str:
     """The user message: numbered facts, the instruction line, then the response last."""
     if not isinstance(response, str):
         raise TypeError(f"response must be str, got {type(response).__name__}")
-    return _user_prefix(_checked_facts(annotations)) + response + _USER_SUFFIX
+    return user_prefix(_checked_facts(annotations)) + response + USER_SUFFIX
 
 
 def build_messages(annotations: Sequence[str], response: str) -> list[dict[str, str]]:
@@ -127,28 +129,6 @@ def build_messages(annotations: Sequence[str], response: str) -> list[dict[str, 
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": build_user_message(annotations, response)},
     ]
-
-
-def split_user_message(text: str) -> tuple[list[str], str]:
-    """Inverse of :func:`build_user_message`: return ``(annotations, response)``; ValueError if not ours."""
-    head = f"{FACTS_HEADER}\n"
-    if not text.startswith(head):
-        raise ValueError(f"user message does not start with {FACTS_HEADER!r}")
-    end_of_facts = text.find("\n\n", len(head))
-    if end_of_facts < 0:
-        raise ValueError("user message has no blank line after the facts")
-    facts: list[str] = []
-    for index, line in enumerate(text[len(head) : end_of_facts].split("\n"), start=1):
-        number = f"{index}. "
-        if not line.startswith(number):
-            raise ValueError(f"fact line {index} does not start with {number!r}: {line[:60]!r}")
-        facts.append(line[len(number) :])
-    prefix = _user_prefix(facts)
-    if not text.startswith(prefix):
-        raise ValueError("user message does not match the judge prompt layout after the facts")
-    if not text.endswith(_USER_SUFFIX) or len(text) < len(prefix) + len(_USER_SUFFIX):
-        raise ValueError(f"user message does not end with {RESPONSE_CLOSE!r}")
-    return facts, text[len(prefix) : len(text) - len(_USER_SUFFIX)]
 
 
 def verdict_regex(n: int) -> str:

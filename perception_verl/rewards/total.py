@@ -60,22 +60,6 @@ class RewardBreakdown:
     num_annotations: int
     accuracy_reason: str = ""
 
-    def as_metrics(self) -> dict[str, float]:
-        """Every component as a float, for metric logging.
-
-        An excluded perception is reported as ``perception = 0.0`` with ``perception_excluded = 1.0``;
-        aggregate ``perception`` only over rows whose ``perception_excluded`` is 0.0.
-        """
-        return {
-            "score": float(self.score),
-            "accuracy": float(self.accuracy),
-            "format": float(self.format),
-            "perception": 0.0 if self.perception is None else float(self.perception),
-            "perception_excluded": 1.0 if self.perception_excluded else 0.0,
-            "repetition": float(self.repetition),
-            "num_annotations": float(self.num_annotations),
-        }
-
 
 def score_response(
     response: str,

@@ -24,8 +24,8 @@ from perception_verl.client.errors import JudgeUnavailable
 from perception_verl.judge.base import JudgeResult
 from perception_verl.judge.prompt import verdict_regex
 from perception_verl.judge.sglang import OpenAIChatJudge, OpenAIChatJudgeConfig
-from perception_verl.recipes.samples import PROBLEMS, QUALITY_LEVELS, sample_responses
 from perception_verl.score import main as score_main
+from perception_verl_demo.samples import PROBLEMS, QUALITY_LEVELS, sample_responses
 from tests.engine.conftest import RealJudge
 from tests.support.prefix_reuse import measure_prefix_reuse
 

@@ -12,8 +12,8 @@ import re
 from typing import Any
 
 from perception_verl.judge.lexical import lexical_verdicts
-from perception_verl.judge.prompt import split_user_message
 from tests.support.loopback import LoopbackServer
+from tests.support.prompt_reader import split_user_message
 
 JUDGE_MODEL = "Qwen/Qwen2.5-32B-Instruct-AWQ"
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from perception_verl.judge.prompt import SYSTEM_PROMPT, build_messages, verdict_regex
-from perception_verl.recipes.samples import PROBLEMS, sample_responses
-from perception_verl.recipes.tiny_tokenizer import BASE_CORPUS, build_tiny_tokenizer
+from perception_verl_demo.samples import PROBLEMS, sample_responses
+from perception_verl_demo.tiny_tokenizer import BASE_CORPUS, build_tiny_tokenizer
 
 HIDDEN = 128
 LAYERS = 2

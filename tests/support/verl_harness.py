@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from perception_verl.recipes.rollout import object_array, rollout_tensors
+from perception_verl_demo.rollout import object_array, rollout_tensors
 
 MANAGER_MODULE = "pkg://perception_verl.integration.manager"
 MANAGER_CLASS = "PerceptionRewardManager"

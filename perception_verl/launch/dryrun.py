@@ -1,4 +1,4 @@
-"""Dry run of a training recipe: ``python -m perception_verl.recipes.dryrun <hydra overrides...>``.
+"""Dry run of a training recipe: ``python -m perception_verl.launch.dryrun <hydra overrides...>``.
 
 Takes exactly the overrides ``main_ppo`` would get and, without a GPU, checks that verl's trainer
 config accepts them, verl's own validation passes, the reward manager loads and its options
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from omegaconf import DictConfig
 
-from perception_verl.recipes.checks import (
+from perception_verl.launch.checks import (
     Check,
     as_paths,
     check_data,
@@ -28,7 +28,7 @@ from perception_verl.recipes.checks import (
     is_perception_manager,
     kept_after_overlong_filter,
 )
-from perception_verl.recipes.compose import ComposeError, compose_trainer_config, legacy_reward_keys
+from perception_verl.launch.compose import ComposeError, compose_trainer_config, legacy_reward_keys
 
 SETTINGS = (
     ("algorithm.adv_estimator", "advantage estimator"),

@@ -2,13 +2,13 @@
 
 - ``source``: a Geometry3K-shaped source (hub layout: ``data/<split>-00000-of-00001.parquet``) and the
   published annotation form (``visual_key_info``) from the sample problems of
-  :mod:`perception_verl.recipes.samples`; ``data_prep/build_geometry3k.py`` turns them into verl rows.
+  :mod:`perception_verl_demo.samples`; ``data_prep/build_geometry3k.py`` turns them into verl rows.
 - ``policy``: a tiny ``Qwen2ForCausalLM`` (random weights, head_dim 64 as vLLM's CPU attention needs)
   and a tokenizer trained on the sample texts, then *warmed*: a short supervised pass on sample
   responses of every quality level (perceptive, correct, wrong, repetitive, malformed), so sampled
   rollouts differ in reward and GRPO's advantages (and gradient) are not all zero.
 
-``python -m perception_verl.recipes.twin source OUT`` / ``policy OUT --train-file PARQUET``.
+``python -m perception_verl_demo.twin source OUT`` / ``policy OUT --train-file PARQUET``.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ SIZE_DEVICE_KEYS = (
 
 def source_records(split: str) -> list[dict]:
     """Geometry3K-shaped records (images, problem, answer, id, choices, ground_truth) of the samples."""
-    from perception_verl.recipes.samples import PROBLEMS, figure_png
+    from perception_verl_demo.samples import PROBLEMS, figure_png
 
     return [
         {
@@ -89,7 +89,7 @@ def source_records(split: str) -> list[dict]:
 
 def annotation_records() -> list[dict]:
     """The published annotation form: the train records plus ``<infoK>`` tagged ``visual_key_info``."""
-    from perception_verl.recipes.samples import PROBLEMS
+    from perception_verl_demo.samples import PROBLEMS
 
     records = source_records("train")
     return [
@@ -128,7 +128,7 @@ def write_source(out: Path) -> tuple[Path, Path]:
 
 def warmup_texts() -> list[str]:
     """Every sample response of every problem (one per quality level)."""
-    from perception_verl.recipes.samples import PROBLEMS, sample_responses
+    from perception_verl_demo.samples import PROBLEMS, sample_responses
 
     return [response.text for problem in PROBLEMS for response in sample_responses(problem)]
 
@@ -148,8 +148,8 @@ def build_policy(
     import torch
     from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
-    from perception_verl.recipes.samples import PROBLEMS, sample_responses
-    from perception_verl.recipes.tiny_tokenizer import BASE_CORPUS, build_tiny_tokenizer
+    from perception_verl_demo.samples import PROBLEMS, sample_responses
+    from perception_verl_demo.tiny_tokenizer import BASE_CORPUS, build_tiny_tokenizer
 
     prompts = prompts_of(train_file)
     corpus = [*BASE_CORPUS, *warmup_texts(), *(m["content"] for p in prompts for m in p)]

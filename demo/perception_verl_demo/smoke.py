@@ -1,4 +1,4 @@
-"""CPU smoke run: ``python -m perception_verl.recipes.smoke`` (or ``bash recipes/smoke_cpu.sh``).
+"""CPU smoke run: ``python -m perception_verl_demo.smoke`` (or ``bash recipes/smoke_cpu.sh``).
 
 Without a GPU, a download or a judge server, shows the perception reward working inside verl:
 
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from perception_verl.client.dialects import SERVER_SETTINGS
-from perception_verl.recipes.rollout import object_array, rollout_tensors
+from perception_verl_demo.rollout import object_array, rollout_tensors
 
 COLUMNS = ("score", "accuracy", "format", "perception", "repetition", "judge_failed")
 LEGEND = (
@@ -56,7 +56,7 @@ def load_samples(parquet: Path) -> list[SmokeSample]:
     """Read the sample dataset back and pair every row with its responses of each quality level."""
     import pyarrow.parquet as pq
 
-    from perception_verl.recipes.samples import PROBLEMS, sample_responses
+    from perception_verl_demo.samples import PROBLEMS, sample_responses
 
     by_id = {problem.id: problem for problem in PROBLEMS}
     samples = []
@@ -198,7 +198,7 @@ def render_metrics(metrics: Mapping[str, float]) -> str:
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m perception_verl.recipes.smoke",
+        prog="python -m perception_verl_demo.smoke",
         description="Score sample responses with the perception reward inside verl's reward loop, on CPU.",
     )
     parser.add_argument("--out-dir", type=Path, default=None, help="keep the sample data and tokenizer here")
@@ -220,10 +220,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def run(args: argparse.Namespace, work_dir: Path) -> int:
     from perception_verl.integration.metrics import reward_metrics
-    from perception_verl.recipes.checks import check_data
-    from perception_verl.recipes.compose import compose_trainer_config
-    from perception_verl.recipes.samples import write_sample_dataset
-    from perception_verl.recipes.tiny_tokenizer import build_tiny_tokenizer
+    from perception_verl.launch.checks import check_data
+    from perception_verl.launch.compose import compose_trainer_config
+    from perception_verl_demo.samples import write_sample_dataset
+    from perception_verl_demo.tiny_tokenizer import build_tiny_tokenizer
 
     emit = sys.stdout.write
     data = write_sample_dataset(work_dir / "train.parquet")

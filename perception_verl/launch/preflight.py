@@ -1,4 +1,4 @@
-"""The recipes' start-time judge probe: ``python -m perception_verl.recipes.preflight --urls U --model M``.
+"""The recipes' start-time judge probe: ``python -m perception_verl.launch.preflight --urls U --model M``.
 
 Run by ``pv_train`` before it launches verl (the real run, not only the dry run), so a judge that is
 down stops the run before a policy or vLLM is loaded. It waits, bounded by ``--timeout-s``, for a
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m perception_verl.recipes.preflight", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m perception_verl.launch.preflight", description=__doc__)
     parser.add_argument("--urls", required=True, help="judge base URL(s), comma-separated replicas")
     parser.add_argument("--model", required=True, help="the served model name /v1/models must list")
     parser.add_argument("--timeout-s", type=float, default=20.0, help="bound on the whole wait (s)")

@@ -1,0 +1,1 @@
+"""What the bash recipes call before verl starts: the trainer config, dry-run checks, judge probe."""
