@@ -226,7 +226,7 @@ pv_train() {
     pv_print_command "${command[@]}"
     # The judge must answer before verl loads anything (the reward workers check it again).
     if [[ "$JUDGE_MODE" == "external" ]]; then
-        "$python" -m perception_verl.launch.preflight --urls "$JUDGE_URL" --model "$JUDGE_MODEL" \
+        "$python" -m perception_verl.launch.preflight --judge-url "$JUDGE_URL" --judge-model "$JUDGE_MODEL" \
             --timeout-s "$JUDGE_WAIT_S" || return 1
     fi
     export PYTHONUNBUFFERED=1

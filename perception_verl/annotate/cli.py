@@ -56,7 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--answer-column", default="answer")
     data.add_argument("--image-column", default="images")
     data.add_argument("--limit", type=int, help="annotate only the first N problems of the input")
-    data.add_argument("--output", required=True, type=Path, help="result JSONL (appended to; resumable)")
+    data.add_argument(
+        "--out", "--output", dest="output", required=True, type=Path,
+        help="result JSONL (appended to; resumable)",
+    )  # fmt: skip
     data.add_argument("--retry-failed", action="store_true", help="retry problems recorded as failed")
     data.add_argument("--fsync-every", type=int, default=16, help="fsync the output every N rows")
 

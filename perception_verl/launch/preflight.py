@@ -16,8 +16,14 @@ from collections.abc import Sequence
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m perception_verl.launch.preflight", description=__doc__)
-    parser.add_argument("--urls", required=True, help="judge base URL(s), comma-separated replicas")
-    parser.add_argument("--model", required=True, help="the served model name /v1/models must list")
+    parser.add_argument(
+        "--judge-url", "--urls", dest="urls", required=True,
+        help="judge base URL(s), comma-separated replicas",
+    )  # fmt: skip
+    parser.add_argument(
+        "--judge-model", "--model", dest="model", required=True,
+        help="the served model name /v1/models must list",
+    )  # fmt: skip
     parser.add_argument("--timeout-s", type=float, default=20.0, help="bound on the whole wait (s)")
     parser.add_argument("--api-key-env", default=None, help="variable holding the API key")
     return parser.parse_args(list(argv))
