@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from perception_verl.data.annotations import AnnotationError, parse_annotations
+from perception_verl.errors import PerceptionVerlError
 from perception_verl.jsonl import json_object
 from perception_verl.judge.base import JudgeResult
 from perception_verl.judge.http_options import (
@@ -47,7 +48,7 @@ from perception_verl.scorer import PerceptionScorer, Scored
 JUDGES = ("lexical", "none", *HTTP_JUDGES)
 
 
-class InputError(ValueError):
+class InputError(PerceptionVerlError, ValueError):
     """Input that cannot be scored; the message names the file and line."""
 
 
@@ -99,7 +100,7 @@ def read_rows(path: Path) -> list[Row]:
     return rows
 
 
-class JudgeStartError(RuntimeError):
+class JudgeStartError(PerceptionVerlError, RuntimeError):
     """The judge's start-up check failed; the message carries the judge's own explanation."""
 
 

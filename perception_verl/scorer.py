@@ -33,6 +33,7 @@ from functools import partial
 from typing import Any
 
 from perception_verl.client.replicas import with_scheme
+from perception_verl.errors import PerceptionVerlError
 from perception_verl.integration.config import PerceptionRewardConfig, RewardConfigError, judge_label
 from perception_verl.judge.base import TRUNCATED, Judge, JudgeResult
 from perception_verl.judge.budget import BudgetedJudge
@@ -72,7 +73,7 @@ ACCURACY_WARMUP = ("<answer>\\boxed{\\frac{2}{2}}</answer>", "1")
 """One check the accuracy workers' fork server runs first, so workers start with math-verify warm."""
 
 
-class JudgeFailedError(RuntimeError):
+class JudgeFailedError(PerceptionVerlError, RuntimeError):
     """Raised by :meth:`PerceptionScorer.score` under ``failure_policy=raise`` when the judge failed."""
 
 

@@ -13,10 +13,11 @@ from pathlib import Path
 
 from perception_verl.analysis.labels import LabelId, check_id
 from perception_verl.data.annotations import AnnotationError, parse_annotations
+from perception_verl.errors import PerceptionVerlError
 from perception_verl.jsonl import json_objects
 
 
-class GenerationFileError(ValueError):
+class GenerationFileError(PerceptionVerlError, ValueError):
     """A generations file that cannot be read unambiguously; the message names the file and line."""
 
 

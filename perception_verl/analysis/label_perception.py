@@ -41,6 +41,7 @@ from perception_verl.analysis.generations import (
 )
 from perception_verl.analysis.labels import LabelId
 from perception_verl.atomic import write_atomically
+from perception_verl.errors import PerceptionVerlError
 from perception_verl.judge.base import Judge, JudgeResult
 from perception_verl.judge.http_options import (
     HTTP_JUDGES,
@@ -90,7 +91,7 @@ class LabelRun:
         }
 
 
-class JudgeStartError(RuntimeError):
+class JudgeStartError(PerceptionVerlError, RuntimeError):
     """The judge's start-up check failed; the message carries the judge's own explanation."""
 
 

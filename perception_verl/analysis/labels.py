@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from perception_verl.errors import PerceptionVerlError
 from perception_verl.jsonl import json_objects
 
 LabelId = str | int
 
 
-class LabelFileError(ValueError):
+class LabelFileError(PerceptionVerlError, ValueError):
     """A labels file that cannot be read unambiguously; the message names the file and line."""
 
 

@@ -16,13 +16,14 @@ import re
 from typing import Any
 
 from perception_verl.data.annotations import AnnotationError, parse_annotations
+from perception_verl.errors import PerceptionVerlError
 
 _FENCE = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
 _WHITESPACE = re.compile(r"\s+")
 _INFO_TAG = re.compile(r"</?info\d*>", re.IGNORECASE)
 
 
-class ExtractionError(ValueError):
+class ExtractionError(PerceptionVerlError, ValueError):
     """An extraction reply that is not a usable list of facts."""
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from perception_verl.atomic import fsync_dir
+from perception_verl.errors import PerceptionVerlError
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ STATUS_OK = "ok"
 STATUS_FAILED = "failed"
 
 
-class StoreError(RuntimeError):
+class StoreError(PerceptionVerlError, RuntimeError):
     """The output file cannot be used as a result store (unreadable row, held lock)."""
 
 

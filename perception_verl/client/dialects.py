@@ -22,11 +22,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from perception_verl.errors import PerceptionVerlError
+
 DIALECTS = ("sglang", "vllm")
 SERVER_SETTINGS = ("auto", *DIALECTS)
 
 
-class DialectError(RuntimeError):
+class DialectError(PerceptionVerlError, RuntimeError):
     """The judge server's dialect is unknown, mixed or contradicts the ``judge_server`` setting."""
 
 

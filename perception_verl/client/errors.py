@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from perception_verl.errors import PerceptionVerlError
 
-class ChatError(RuntimeError):
+
+class ChatError(PerceptionVerlError, RuntimeError):
     """A chat request that failed for good (after its retries, or at once for a non-retryable answer).
 
     ``kind`` names the last fault: ``"timeout"``, ``"connection"`` (could not connect),
@@ -21,5 +23,5 @@ class ChatError(RuntimeError):
         super().__init__(f"{kind}: {message}" if message else kind)
 
 
-class JudgeUnavailable(RuntimeError):
+class JudgeUnavailable(PerceptionVerlError, RuntimeError):
     """The start-up health check found no usable server; the message names each URL and its fault."""

@@ -16,11 +16,13 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from perception_verl.errors import PerceptionVerlError
+
 _ANY_TAG = re.compile(r"</?info\d*>", re.IGNORECASE)
 _PAIR = re.compile(r"\s*<info(\d+)>(.*?)</info(\d+)>\s*", re.DOTALL | re.IGNORECASE)
 
 
-class AnnotationError(ValueError):
+class AnnotationError(PerceptionVerlError, ValueError):
     """Annotations that are not text, raised with the offending row named."""
 
 

@@ -17,11 +17,13 @@ from typing import Any
 
 from PIL import Image
 
+from perception_verl.errors import PerceptionVerlError
+
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_MODES = frozenset({"1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"})
 
 
-class ImageDataError(ValueError):
+class ImageDataError(PerceptionVerlError, ValueError):
     """An image value that cannot be decoded; the message says why."""
 
 

@@ -14,12 +14,14 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from perception_verl.errors import PerceptionVerlError
+
 logger = logging.getLogger(__name__)
 
 _DISK_MARKERS = ("dataset_dict.json", "state.json")
 
 
-class SourceError(ValueError):
+class SourceError(PerceptionVerlError, ValueError):
     """A data source that cannot be read, or lacks a requested split; the message names it."""
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from perception_verl.errors import PerceptionVerlError
 from perception_verl.rewards.ground_truth import GroundTruthError, ground_truth_text
 
 DATA_SOURCE = "hiyouga/geometry3k"
@@ -74,7 +75,7 @@ ROW_SCHEMA = pa.schema(
 )
 
 
-class RowError(ValueError):
+class RowError(PerceptionVerlError, ValueError):
     """A source row that cannot be converted; the message names its split, index and id."""
 
 

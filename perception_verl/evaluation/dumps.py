@@ -22,13 +22,14 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from perception_verl.errors import PerceptionVerlError
 from perception_verl.evaluation.reward_manager import BENCHMARK_KEY, ID_KEY
 from perception_verl.rewards.ground_truth import GroundTruthError, ground_truth_text
 
 _STEP_FILE = re.compile(r"^(\d+)\.jsonl$")
 
 
-class DumpError(ValueError):
+class DumpError(PerceptionVerlError, ValueError):
     """A dump or benchmark file that cannot be scored unambiguously; the message says where."""
 
 

@@ -27,11 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from perception_verl.atomic import write_atomically
+from perception_verl.errors import PerceptionVerlError
 
 Series = dict[str, list[tuple[int, float]]]
 
 
-class MetricsFileError(ValueError):
+class MetricsFileError(PerceptionVerlError, ValueError):
     """A metrics file that cannot be read; the message names the file and line."""
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from verl import DataProto
 
+from perception_verl.errors import MissingFieldError
 from perception_verl.integration.manager import PerceptionRewardManager
 
 ID_KEY = "eval_id"
@@ -26,11 +27,11 @@ BENCHMARK_KEY = "eval_benchmark"
 
 
 def row_keys(non_tensor: Mapping[str, Any]) -> dict[str, str]:
-    """The join keys of one sample, from its ``extra_info`` (raises ``KeyError`` naming what is missing)."""
+    """The join keys of one sample, from its ``extra_info`` (:class:`MissingFieldError` if absent)."""
     info = non_tensor.get("extra_info")
     row_id = info.get("id") if isinstance(info, Mapping) else None
     if row_id is None or str(row_id) == "":
-        raise KeyError(
+        raise MissingFieldError(
             "evaluation rows need extra_info.id (build them with data_prep/build_benchmarks.py); "
             f"this sample's extra_info is {info!r}"
         )

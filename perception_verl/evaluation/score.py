@@ -32,6 +32,7 @@ from typing import Any
 from tqdm import tqdm
 
 from perception_verl.atomic import write_atomically
+from perception_verl.errors import PerceptionVerlError
 from perception_verl.evaluation.answers import (
     AnswerCheck,
     check_answer,
@@ -182,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _JudgeUnavailable(RuntimeError):
+class _JudgeUnavailable(PerceptionVerlError, RuntimeError):
     pass
 
 

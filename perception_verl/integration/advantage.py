@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from perception_verl.errors import MissingFieldError
+
 EXCLUDED_GROUPS_METRIC = "reward/perception_excluded_groups"
 
 
@@ -74,8 +76,10 @@ def apply_group_consistent_perception(data: Any, weight: float) -> dict[str, flo
     extras = data.non_tensor_batch
     missing = [k for k in ("uid", "perception", "judge_failed", "perception_excluded") if k not in extras]
     if missing:
-        raise KeyError(f"group-consistent perception needs the batch fields {missing}; is the perception "
-                       "reward manager selected (reward.reward_manager.name=PerceptionRewardManager)?")
+        raise MissingFieldError(
+            f"group-consistent perception needs the batch fields {missing}; is the perception "
+            "reward manager selected (reward.reward_manager.name=PerceptionRewardManager)?"
+        )
     rewards = data.batch["token_level_rewards"]
     totals = rewards.sum(dim=-1)
     scores, excluded = group_consistent_scores(

@@ -20,6 +20,7 @@ from typing import Any
 
 from perception_verl.client.dialects import SERVER_SETTINGS
 from perception_verl.client.replicas import with_scheme
+from perception_verl.errors import PerceptionVerlError
 from perception_verl.rewards.total import RewardWeights
 
 JUDGE_BACKENDS = ("lexical", "sglang", "none")
@@ -32,7 +33,7 @@ _SGLANG_ONLY = ("judge_urls", "judge_model", "api_key_env", "judge_step_deadline
 _WEIGHT_KEYS = ("accuracy", "format", "perception", "repetition", "repetition_n", "repetition_max_penalty")
 
 
-class RewardConfigError(ValueError):
+class RewardConfigError(PerceptionVerlError, ValueError):
     """A ``reward.reward_kwargs`` option that is unknown or has a bad value."""
 
 

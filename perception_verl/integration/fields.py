@@ -1,4 +1,4 @@
-"""Reading one verl sample's non-tensor fields: dotted lookups and a name for log lines."""
+"""Reading one verl sample's non-tensor fields: dotted lookups, the ground truth, a name for log lines."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
+from perception_verl.errors import MissingFieldError
 
 
 def lookup(non_tensor: Mapping[str, Any], dotted: str) -> Any:
@@ -33,3 +35,14 @@ def row_name(item_non_tensor: Mapping[str, Any]) -> str:
                 return f"{key}={info[key]}"
     uid = item_non_tensor.get("uid")
     return f"uid={uid}" if uid is not None else "unknown row"
+
+
+def raw_ground_truth(item_non_tensor: Mapping[str, Any], row: str) -> Any:
+    """The sample's ``reward_model.ground_truth`` as stored; :class:`MissingFieldError` when absent."""
+    reward_model = item_non_tensor.get("reward_model")
+    if not isinstance(reward_model, Mapping) or "ground_truth" not in reward_model:
+        raise MissingFieldError(
+            f"sample {row} has no reward_model.ground_truth; the perception reward "
+            "manager needs the dataset's reward_model field in the reward loop"
+        )
+    return reward_model["ground_truth"]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from verl import DataProto
@@ -21,7 +20,7 @@ from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
 from perception_verl.data.annotations import parse_annotations
 from perception_verl.integration.config import PerceptionRewardConfig, from_kwargs, resolve_judge
-from perception_verl.integration.fields import lookup, row_name
+from perception_verl.integration.fields import lookup, raw_ground_truth, row_name
 from perception_verl.integration.routing import check_routing, config_get
 from perception_verl.judge.base import Judge
 from perception_verl.scorer import PerceptionScorer, checked_ground_truth, extra_info_of, rule_score
@@ -91,17 +90,12 @@ class PerceptionRewardManager(RewardManagerBase):
         data_item = data[-1:][0]
         non_tensor = data_item.non_tensor_batch
         row = row_name(non_tensor)
-        reward_model = non_tensor.get("reward_model")
-        if not isinstance(reward_model, Mapping) or "ground_truth" not in reward_model:
-            raise KeyError(
-                f"sample {row} has no reward_model.ground_truth; the perception reward "
-                "manager needs the dataset's reward_model field in the reward loop"
-            )
+        raw_truth = raw_ground_truth(non_tensor, row)
         annotations = parse_annotations(lookup(non_tensor, self.options.annotations_key), row=row)
         # Decoded on the event loop: a few microseconds of Rust, where a thread hop costs more and
         # torch ops from several executor threads at once contend for its intra-op thread pool.
         response = self._decode(data_item)
-        truth, invalid = checked_ground_truth(reward_model["ground_truth"], row)
+        truth, invalid = checked_ground_truth(raw_truth, row)
         scored = await self.scorer.score(response, truth, annotations, started)
         extra = extra_info_of(scored.breakdown, scored.result, ground_truth_invalid=invalid)
         return {"reward_score": float(scored.breakdown.score), "reward_extra_info": extra}

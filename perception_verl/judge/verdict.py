@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import re
 
+from perception_verl.errors import PerceptionVerlError
+
 VERDICT_ERROR_KINDS = ("missing_tags", "wrong_count", "non_binary", "duplicate_tag")
 
 _PAIR = re.compile(r"<info([0-9]+)>(.*?)</info([0-9]+)>", re.DOTALL | re.ASCII)
@@ -27,7 +29,7 @@ _ANY_TAG = re.compile(r"</?info([0-9]+)>", re.ASCII)
 _ASCII_SPACE = " \t\r\n"
 
 
-class VerdictError(ValueError):
+class VerdictError(PerceptionVerlError, ValueError):
     """The judge's answer is not one 0/1 tag per fact; ``kind`` is one of ``VERDICT_ERROR_KINDS``."""
 
     def __init__(self, kind: str, message: str) -> None:

@@ -18,11 +18,13 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from perception_verl.errors import PerceptionVerlError
+
 CONFIG_NAME = "ppo_trainer"
 LEGACY_SECTIONS = ("reward_model", "custom_reward_function", "sandbox_fusion")
 
 
-class ComposeError(ValueError):
+class ComposeError(PerceptionVerlError, ValueError):
     """Overrides that verl's trainer config does not accept."""
 
 

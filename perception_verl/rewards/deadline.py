@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
+from perception_verl.errors import PerceptionVerlError
+
 logger = logging.getLogger(__name__)
 
 SLOW_NICENESS = 10
@@ -48,11 +50,11 @@ ALARM_GRACE_S = 2
 """Seconds past its deadline after which a worker ends itself (a parent that died cannot kill it)."""
 
 
-class CheckTimeout(Exception):
+class CheckTimeout(PerceptionVerlError):
     """The check ran past its deadline; its worker process was killed."""
 
 
-class CheckCrashed(Exception):
+class CheckCrashed(PerceptionVerlError):
     """The worker process died during the check (killed from outside, out of memory, ...)."""
 
 

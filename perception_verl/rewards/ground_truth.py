@@ -24,10 +24,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from perception_verl.errors import PerceptionVerlError
+
 PLACEHOLDERS = frozenset({"none", "nan", "null"})
 
 
-class GroundTruthError(ValueError):
+class GroundTruthError(PerceptionVerlError, ValueError):
     """A ground truth without one clear text form; ``missing`` when the value is absent or empty."""
 
     def __init__(self, message: str, *, missing: bool) -> None:
