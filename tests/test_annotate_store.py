@@ -50,10 +50,10 @@ def test_torn_last_line_is_cut_off_and_appending_continues(tmp_path):
 def test_a_bad_line_before_the_end_is_an_error_naming_it(tmp_path):
     path = tmp_path / "out.jsonl"
     path.write_text(json.dumps(_ok(1)) + "\nnot json\n" + json.dumps(_ok(2)) + "\n")
-    with pytest.raises(StoreError, match="line 2 is not valid JSON"):
+    with pytest.raises(StoreError, match=r"out\.jsonl:2: not valid JSON"):
         ResultStore(path).open()
     path.write_text(json.dumps({"id": 1, "status": "maybe"}) + "\n")
-    with pytest.raises(StoreError, match="line 1 is not a result row"):
+    with pytest.raises(StoreError, match=r"out\.jsonl:1: not a result row"):
         read_rows(path)
 
 

@@ -261,7 +261,7 @@ def test_bad_jsonl_line_is_named(tmp_path):
 
     path = tmp_path / "a.jsonl"
     path.write_text(json.dumps({"id": 1}) + "\n{not json\n")
-    with pytest.raises(SourceError, match=r"a\.jsonl: line 2 is not valid JSON"):
+    with pytest.raises(SourceError, match=r"a\.jsonl:2: not valid JSON"):
         read_file_rows(path)
 
 

@@ -21,6 +21,7 @@ from typing import IO, Any
 
 from perception_verl.atomic import fsync_dir
 from perception_verl.errors import PerceptionVerlError
+from perception_verl.jsonl import json_objects
 
 logger = logging.getLogger(__name__)
 
@@ -52,20 +53,15 @@ def read_rows(path: Path, *, repair: bool = False) -> list[dict[str, Any]]:
         logger.warning("%s: ignoring a torn last line (%d bytes, no newline)", path, len(data) - complete)
         if repair:
             os.truncate(path, complete)
+    try:
+        text = data[:complete].decode("utf-8")
+    except UnicodeDecodeError as error:
+        number = data[: error.start].count(b"\n") + 1
+        raise StoreError(f"{path}:{number}: not valid UTF-8 ({error.reason})") from None
     rows: list[dict[str, Any]] = []
-    for number, line in enumerate(data[:complete].splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise StoreError(f"{path}: line {number} is not valid JSON ({error})") from None
-        if (
-            not isinstance(row, dict)
-            or "id" not in row
-            or row.get("status") not in (STATUS_OK, STATUS_FAILED)
-        ):
-            raise StoreError(f"{path}: line {number} is not a result row (needs 'id' and status ok/failed)")
+    for _, where, row in json_objects(text.splitlines(), source=str(path), required=(), error=StoreError):
+        if "id" not in row or row.get("status") not in (STATUS_OK, STATUS_FAILED):
+            raise StoreError(f"{where}: not a result row (needs 'id' and status ok/failed)")
         rows.append(row)
     return rows
 

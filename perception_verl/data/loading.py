@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from perception_verl.errors import PerceptionVerlError
+from perception_verl.jsonl import json_objects
 
 logger = logging.getLogger(__name__)
 
@@ -45,12 +46,9 @@ def read_file_rows(path: Path) -> list[dict[str, Any]]:
         if suffix == ".parquet":
             return pq.read_table(path).to_pylist()
         if suffix == ".jsonl":
-            rows = []
             with path.open(encoding="utf-8") as handle:
-                for number, line in enumerate(handle, start=1):
-                    if line.strip():
-                        rows.append(_json_object(line, f"{path}: line {number}"))
-            return rows
+                rows = json_objects(handle, source=str(path), required=(), error=SourceError)
+                return [row for _, _, row in rows]
         if suffix == ".json":
             data = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(data, list):
@@ -61,13 +59,6 @@ def read_file_rows(path: Path) -> list[dict[str, Any]]:
             raise
         raise SourceError(f"{path}: cannot be read ({error})") from None
     raise SourceError(f"{path}: unsupported file type (use .parquet, .jsonl or .json)")
-
-
-def _json_object(line: str, where: str) -> dict[str, Any]:
-    try:
-        return _require_dict(json.loads(line), where)
-    except json.JSONDecodeError as error:
-        raise SourceError(f"{where} is not valid JSON ({error})") from None
 
 
 def _require_dict(row: Any, where: str) -> dict[str, Any]:

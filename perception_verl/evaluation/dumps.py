@@ -13,7 +13,6 @@ be 1), or a ground truth that differs from the row's is an error naming the file
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import pyarrow.parquet as pq
 
 from perception_verl.errors import PerceptionVerlError
 from perception_verl.evaluation.reward_manager import BENCHMARK_KEY, ID_KEY
+from perception_verl.jsonl import json_objects
 from perception_verl.rewards.ground_truth import GroundTruthError, ground_truth_text
 
 _STEP_FILE = re.compile(r"^(\d+)\.jsonl$")
@@ -102,16 +102,7 @@ def _text(value: Any, where: str, key: str) -> str:
 def parse_dump_lines(lines: Iterable[str], *, source: str, keys: DumpKeys = DumpKeys()) -> list[DumpLine]:
     """Parse dump jsonl lines; ``source`` names the input in errors."""
     rows: list[DumpLine] = []
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        where = f"{source}:line {number}"
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as error:
-            raise DumpError(f"{where}: not JSON ({error})") from None
-        if not isinstance(obj, dict):
-            raise DumpError(f"{where}: not a JSON object")
+    for number, where, obj in json_objects(lines, source=source, required=(), error=DumpError):
         if keys.id not in obj:
             raise DumpError(
                 f"{where}: no {keys.id!r} key; generate with the evaluation reward manager "

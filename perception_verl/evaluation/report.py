@@ -28,6 +28,7 @@ from pathlib import Path
 
 from perception_verl.atomic import write_atomically
 from perception_verl.errors import PerceptionVerlError
+from perception_verl.jsonl import json_objects
 
 Series = dict[str, list[tuple[int, float]]]
 
@@ -39,15 +40,8 @@ class MetricsFileError(PerceptionVerlError, ValueError):
 def parse_metrics_lines(lines: Iterable[str], *, source: str) -> Series:
     """``{metric: [(step, value), ...]}`` from file-logger lines, sorted by step; non-numbers skipped."""
     series: Series = {}
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        where = f"{source}:line {number}"
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as error:
-            raise MetricsFileError(f"{where}: not JSON ({error})") from None
-        if not isinstance(obj, dict) or not isinstance(obj.get("data"), dict) or "step" not in obj:
+    for _, where, obj in json_objects(lines, source=source, required=(), error=MetricsFileError):
+        if not isinstance(obj.get("data"), dict) or "step" not in obj:
             raise MetricsFileError(f"{where}: expected {{'step': N, 'data': {{...}}}} (verl's file logger)")
         step = int(obj["step"])
         for key, value in obj["data"].items():
