@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -453,20 +452,18 @@ def test_failure_during_write_keeps_previous_output(fixture_dir, built, tmp_path
 
 KILL_SCRIPT = textwrap.dedent(
     """
-    import sys, time
-    from pathlib import Path
+    import sys
     from perception_verl.data import writer
     from data_prep import build_geometry3k as cli
 
-    marker = Path(sys.argv[1])
     original = writer._write_row_group
 
-    def slow(parquet_writer, table):
+    def held(parquet_writer, table):
         original(parquet_writer, table)
-        marker.touch()
-        time.sleep(120)
+        print(sys.argv[1], flush=True)
+        sys.stdin.read()  # held mid-write until the test kills the process
 
-    writer._write_row_group = slow
+    writer._write_row_group = held
     sys.exit(cli.main(sys.argv[2:]))
     """
 )
@@ -478,13 +475,13 @@ def test_sigkill_during_write_keeps_previous_output(fixture_dir, built, tmp_path
     previous = {name: (built / name).read_bytes() for name in ("train.parquet", "test.parquet")}
     for name, data in previous.items():
         (out / name).write_bytes(data)
-    marker = tmp_path / "writing"
+    marker = "MID-WRITE"
     process = subprocess.Popen(
         [
             sys.executable,
             "-c",
             KILL_SCRIPT,
-            str(marker),
+            marker,
             "--no-progress",
             "--source",
             str(fixture_dir / "hub"),
@@ -497,14 +494,16 @@ def test_sigkill_during_write_keeps_previous_output(fixture_dir, built, tmp_path
         ],
         env=offline_env(),
         cwd=str(REPO),
-        stdout=subprocess.DEVNULL,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
-        deadline = time.monotonic() + 180
-        while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert marker.exists(), "the build never reached the write"
+        assert process.stdout is not None
+        # Blocks until the child reports it is held mid-write (or exits: end of file).
+        lines = iter(process.stdout.readline, "")
+        assert any(line.strip() == marker for line in lines), "the build never reached the write"
         temps = [p for p in out.iterdir() if p.name.endswith(".tmp")]
         assert len(temps) == 1 and temps[0].name.startswith(".train.parquet.")
         process.send_signal(signal.SIGKILL)
