@@ -22,7 +22,8 @@ pv_twin_defaults
 export VERL_PLATFORM=cpu VLLM_TARGET_DEVICE=cpu VLLM_CPU_KVCACHE_SPACE="${VLLM_CPU_KVCACHE_SPACE:-1}"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export VERL_FILE_LOGGER_PATH="${VERL_FILE_LOGGER_PATH:-$TWIN_DIR/metrics.jsonl}"
-export PYTHONPATH="$PV_REPO_DIR${PYTHONPATH:+:$PYTHONPATH}"
+# This checkout's plugin and demo package (the twin's inputs) win over installed copies.
+export PYTHONPATH="$PV_REPO_DIR:$PV_REPO_DIR/demo${PYTHONPATH:+:$PYTHONPATH}"
 if [[ "${DRY_RUN:-0}" != "1" ]]; then
     if [[ ! -f "$DATA_DIR/train.parquet" ]]; then
         "$PYTHON" -m perception_verl_demo.twin source "$TWIN_DIR/source"
