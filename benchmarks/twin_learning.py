@@ -5,8 +5,8 @@ Runs ``recipes/run_tiny_cpu.sh`` for ``--steps`` GRPO steps (about 10-15 minutes
 per step (total score, accuracy, perception, format, repetition, grad norm, response length) and the
 means of the first and last ``--window`` steps side by side, with their ratio.
 
-    python benchmarks/twin_learning.py --steps 20 --twin-dir /tmp/twin20
-    python benchmarks/twin_learning.py --metrics /tmp/twin20/metrics.jsonl [--json]
+    python -m benchmarks.twin_learning --steps 20 --twin-dir /tmp/twin20
+    python -m benchmarks.twin_learning --metrics /tmp/twin20/metrics.jsonl [--json]
 """
 
 from __future__ import annotations
