@@ -36,6 +36,12 @@ setup_engine() {
 case "${1:-all}" in
     main) setup_main ;;
     engine) setup_engine ;;
-    all) setup_main; setup_engine ;;
+    # The two environments share nothing: build them side by side (about 3 minutes saved), and fail
+    # when either fails.
+    all)
+        setup_engine & engine_pid=$!
+        setup_main || { wait "$engine_pid" || true; exit 1; }
+        wait "$engine_pid"
+        ;;
     *) echo "usage: bash scripts/setup.sh [main|engine|all]" >&2; exit 2 ;;
 esac
