@@ -10,7 +10,6 @@ an id. Prints one line per check and the settings that decide the numbers; exits
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +25,7 @@ from perception_verl.launch.checks import (
     check_verl,
 )
 from perception_verl.launch.compose import ComposeError, compose_trainer_config, legacy_reward_keys
+from perception_verl.launch.dryrun import run_main
 
 MANAGER_MODULE = "pkg://perception_verl.evaluation.reward_manager"
 MANAGER_NAME = "EvalRewardManager"
@@ -173,25 +173,10 @@ def run_checks(overrides: Sequence[str]) -> tuple[list[Check], list[str]]:
     return checks, settings
 
 
-def render(checks: Sequence[Check], settings: Sequence[str]) -> str:
-    lines = ["perception-verl evaluation dry run", ""]
-    lines += [f"[{'ok' if c.ok else 'FAIL'}] {c.name}: {c.detail}" for c in checks]
-    if settings:
-        lines += ["", "settings:", *settings]
-    failed = [c.name for c in checks if not c.ok]
-    lines += ["", f"DRY RUN FAILED: {', '.join(failed)}" if failed else "DRY RUN OK: ready to evaluate"]
-    return "\n".join(lines) + "\n"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] in (["-h"], ["--help"]):
-        sys.stdout.write(__doc__ or "")
-        return 0
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    checks, settings = run_checks(args)
-    sys.stdout.write(render(checks, settings))
-    return 0 if all(c.ok for c in checks) else 1
+    return run_main(
+        argv, run_checks, __doc__, title="perception-verl evaluation dry run", ready="ready to evaluate"
+    )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from omegaconf import DictConfig
 
@@ -139,27 +139,43 @@ def run_checks(overrides: Sequence[str]) -> tuple[list[Check], list[str]]:
     return checks, settings_lines(config, options)
 
 
-def render(checks: Sequence[Check], settings: Sequence[str]) -> str:
+def render(
+    checks: Sequence[Check],
+    settings: Sequence[str],
+    *,
+    title: str = "perception-verl dry run",
+    ready: str = "ready to train",
+) -> str:
     """The dry-run report: checks, settings, verdict."""
-    lines = ["perception-verl dry run", ""]
+    lines = [title, ""]
     lines += [f"[{'ok' if c.ok else 'FAIL'}] {c.name}: {c.detail}" for c in checks]
     if settings:
         lines += ["", "settings:", *settings]
     failed = [c.name for c in checks if not c.ok]
     lines.append("")
-    lines.append(f"DRY RUN FAILED: {', '.join(failed)}" if failed else "DRY RUN OK: ready to train")
+    lines.append(f"DRY RUN FAILED: {', '.join(failed)}" if failed else f"DRY RUN OK: {ready}")
     return "\n".join(lines) + "\n"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def run_main(
+    argv: Sequence[str] | None,
+    run: Callable[[list[str]], tuple[list[Check], list[str]]],
+    doc: str | None,
+    **render_options: str,
+) -> int:
+    """A dry-run command: ``--help`` prints ``doc``; else run the checks, print the report (0: all ok)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] in (["-h"], ["--help"]):
-        sys.stdout.write(__doc__ or "")
+        sys.stdout.write(doc or "")
         return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    checks, settings = run_checks(args)
-    sys.stdout.write(render(checks, settings))
+    checks, settings = run(args)
+    sys.stdout.write(render(checks, settings, **render_options))
     return 0 if all(c.ok for c in checks) else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_main(argv, run_checks, __doc__)
 
 
 if __name__ == "__main__":
