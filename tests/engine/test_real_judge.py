@@ -8,7 +8,6 @@ malformed or truncated verdicts.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import subprocess
@@ -18,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from benchmarks import _layouts as layouts
 from perception_verl.analysis.label_perception import main as label_main
 from perception_verl.client.chat import ChatClient, ChatClientConfig
 from perception_verl.client.errors import JudgeUnavailable
@@ -34,14 +34,6 @@ pytestmark = [pytest.mark.engine, pytest.mark.timeout(600)]
 
 REPO = Path(__file__).resolve().parents[2]
 PAIRS = [(p.annotations, r.text) for p in PROBLEMS for r in sample_responses(p)]
-
-
-def _layouts() -> Any:
-    spec = importlib.util.spec_from_file_location("_layouts", REPO / "benchmarks" / "_layouts.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def make_judge(real: RealJudge, *, constrained: bool, **client: Any) -> OpenAIChatJudge:
@@ -202,7 +194,6 @@ def test_cpu_smoke_run_through_verls_reward_loop(real_judge: RealJudge, tmp_path
 
 
 def test_prefix_cache_reuse_ours_vs_response_first(real_judge: RealJudge) -> None:
-    layouts = _layouts()
     shares = {}
     for layout in ("ours", "response_first"):
         batch = [
@@ -241,10 +232,10 @@ def test_a_stopped_server_fails_clearly(real_judge: RealJudge) -> None:
 def test_engine_benchmark_runs_against_the_server(real_judge: RealJudge) -> None:
     result = subprocess.run(
         [
-            sys.executable, str(REPO / "benchmarks" / "engine_judge.py"), "--url", real_judge.url,
+            sys.executable, "-m", "benchmarks.engine_judge", "--url", real_judge.url,
             "--model", real_judge.model, "--problems", "2", "--per-problem", "3", "--cap", "4", "--json",
         ],
-        capture_output=True, text=True, timeout=280, check=False,
+        capture_output=True, text=True, timeout=280, check=False, cwd=REPO,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
