@@ -22,10 +22,8 @@ from perception_verl.launch.checks import (
     check_data,
     check_manager,
     check_model_path,
-    check_verl,
 )
-from perception_verl.launch.compose import ComposeError, compose_trainer_config, legacy_reward_keys
-from perception_verl.launch.dryrun import run_main
+from perception_verl.launch.dryrun import composed, run_main
 
 MANAGER_MODULE = "pkg://perception_verl.evaluation.reward_manager"
 MANAGER_NAME = "EvalRewardManager"
@@ -149,18 +147,9 @@ def check_benchmark_file(path: str) -> Check:
 
 def run_checks(overrides: Sequence[str]) -> tuple[list[Check], list[str]]:
     """All dry-run checks of an evaluation; returns the checks and the settings lines."""
-    from verl.experimental.reward_loop import migrate_legacy_reward_impl
-
-    try:
-        config = compose_trainer_config(overrides, migrate=False)
-    except ComposeError as error:
-        return [Check("overrides", False, str(error))], []
-    checks = [Check("overrides", True, f"{len(overrides)} overrides compose against verl's ppo_trainer")]
-    legacy = legacy_reward_keys(config)
-    if legacy:
-        checks.append(Check("legacy keys", False, f"verl 0.9.1's main_ppo ignores {', '.join(legacy)}"))
-    config = migrate_legacy_reward_impl(config)
-    checks.append(check_verl(config))
+    config, checks = composed(overrides)
+    if config is None:
+        return checks, []
     checks.append(check_manager(config))
     checks.extend(check_eval_settings(config))
     checks.append(check_model_path(str(config.actor_rollout_ref.model.path)))

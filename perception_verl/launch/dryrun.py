@@ -74,14 +74,17 @@ def settings_lines(config: DictConfig, options: object | None) -> list[str]:
     return lines
 
 
-def run_checks(overrides: Sequence[str]) -> tuple[list[Check], list[str]]:
-    """All dry-run checks for ``overrides``; returns the checks and the settings lines."""
+def composed(overrides: Sequence[str]) -> tuple[DictConfig | None, list[Check]]:
+    """verl's config for ``overrides``, migrated, with the checks every dry run starts with.
+
+    The config is ``None`` when the overrides do not compose (the one check says why).
+    """
     from verl.experimental.reward_loop import migrate_legacy_reward_impl
 
     try:
         config = compose_trainer_config(overrides, migrate=False)
     except ComposeError as error:
-        return [Check("overrides", False, str(error))], []
+        return None, [Check("overrides", False, str(error))]
     checks = [Check("overrides", True, f"{len(overrides)} overrides compose against verl's ppo_trainer")]
     legacy = legacy_reward_keys(config)
     if legacy:
@@ -95,6 +98,14 @@ def run_checks(overrides: Sequence[str]) -> tuple[list[Check], list[str]]:
         )
     config = migrate_legacy_reward_impl(config)
     checks.append(check_verl(config))
+    return config, checks
+
+
+def run_checks(overrides: Sequence[str]) -> tuple[list[Check], list[str]]:
+    """All dry-run checks for ``overrides``; returns the checks and the settings lines."""
+    config, checks = composed(overrides)
+    if config is None:
+        return checks, []
     checks.append(check_plugin(config))
     manager_check = check_manager(config)
     checks.append(manager_check)
