@@ -30,7 +30,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from perception_verl.client.replicas import with_scheme
 from perception_verl.errors import PerceptionVerlError
@@ -41,6 +41,9 @@ from perception_verl.rewards.accuracy import AccuracyResult, accuracy_reward
 from perception_verl.rewards.deadline import CheckCrashed, CheckPool, CheckTimeout
 from perception_verl.rewards.ground_truth import GroundTruthError, ground_truth_text
 from perception_verl.rewards.total import RewardBreakdown, score_response
+
+if TYPE_CHECKING:
+    from perception_verl.judge.sglang import OpenAIChatJudgeConfig
 
 logger = logging.getLogger(__name__)
 
@@ -215,7 +218,7 @@ class PerceptionScorer:
     ) -> None:
         self.options = options
         self.judge_name = str(options.judge)
-        self._client = None
+        self._judge_config: OpenAIChatJudgeConfig | None = None
         self._factory = self._judge_factory(reward_router_address, verl_model_path, budgeted, reask)
         self._states: dict[int, _LoopState] = {}
         self._finalizer = weakref.finalize(self, _close_at_exit, self._states)
@@ -257,33 +260,44 @@ class PerceptionScorer:
             raise RewardConfigError(f"no judge to build for reward.reward_kwargs.judge={options.judge}")
         from perception_verl.judge.sglang import OpenAIChatJudge, OpenAIChatJudgeConfig
 
-        self._client = judge_client_config(options, router, verl_model)
-        self.judge_name = judge_label(options, self._client.urls, self._client.model)
+        client = judge_client_config(options, router, verl_model)
+        self.judge_name = judge_label(options, client.urls, client.model)
         config = OpenAIChatJudgeConfig(
-            client=self._client,
+            client=client,
             max_new_tokens=options.max_new_tokens,
             constrained=options.constrained,
             reask=reask,
             max_response_chars=options.max_response_chars,
         )
+        self._judge_config = config
         if not budgeted:
             return partial(OpenAIChatJudge, config)
         deadline_s = options.judge_step_deadline_s
         return lambda: BudgetedJudge(OpenAIChatJudge(config), deadline_s)
 
     def check_health(self) -> None:
-        """Health-check the HTTP judge now, blocking (no-op for other judges); raises ``JudgeUnavailable``.
+        """Start the HTTP judge once now, blocking, and close it (no-op for other judges).
 
-        The reward manager calls it as it is built, in the reward worker, before the first rollout.
+        The reward manager calls it as it is built, in the reward worker, before the first rollout: a
+        judge nobody answers for raises ``JudgeUnavailable``, and ``constrained`` output against a
+        server of unknown dialect raises ``DialectError``, both with the URL on the first line.
         """
-        if self._client is None:
+        if self._judge_config is None:
             return
         from perception_verl.client.errors import JudgeUnavailable
-        from perception_verl.client.health import check_health
+        from perception_verl.client.health import run_blocking
+        from perception_verl.judge.sglang import OpenAIChatJudge
+
+        async def probe() -> None:
+            judge = OpenAIChatJudge(self._judge_config)
+            try:
+                await judge.start()
+            finally:
+                await judge.close()
 
         logger.info("perception scorer: judge %s (health check at start)", self.judge_name)
         try:
-            check_health(self._client)
+            run_blocking(probe)
         except JudgeUnavailable as error:
             raise JudgeUnavailable(f"perception judge health check failed at start: {error}") from None
 

@@ -153,6 +153,48 @@ def test_unhealthy_judge_stops_the_first_sample(tokenizer: Any) -> None:
         run_all(make_manager(tokenizer, **sglang_kwargs(server.url, health_timeout_s=1)), data)
 
 
+def test_a_judge_down_when_the_worker_first_scores_fails_calls_not_the_step(tokenizer: Any) -> None:
+    """The manager's start check passed; the judge dies before the first sample and comes back later."""
+    data = build_dataproto(tokenizer, SAMPLES[:1])
+    server = fake_sglang()
+    server.start()
+    again = fake_sglang(port=server.port)
+    try:
+        manager = make_manager(
+            tokenizer, **sglang_kwargs(server.url, judge_step_deadline_s=2.0, health_timeout_s=1)
+        )
+        server.stop()
+
+        async def go() -> list[dict]:
+            try:
+                down = await manager.run_single(data)
+                again.start()
+                back = await manager.run_single(data)
+                return [down, back]
+            finally:
+                await manager.close()
+
+        down, back = asyncio.run(go())
+    finally:
+        server.stop()
+        again.stop()
+    assert down["reward_extra_info"]["judge_failed"] == 1.0
+    assert down["reward_extra_info"]["perception_excluded"] == 1.0
+    assert back["reward_extra_info"]["judge_failed"] == 0.0
+    assert back["reward_score"] == pytest.approx(expected(SAMPLES[0]).score)
+    assert again.routes["/health"] >= 1 and again.routes["/v1/chat/completions"] == 1
+
+
+def test_constrained_output_against_an_unknown_server_stops_the_manager_as_it_is_built(
+    tokenizer: Any,
+) -> None:
+    from perception_verl.client.dialects import DialectError
+
+    with fake_sglang(owned_by="someone") as server, pytest.raises(DialectError, match="judge_server"):
+        make_manager(tokenizer, **sglang_kwargs(server.url, constrained=True))
+    assert server.routes["/v1/chat/completions"] == 0
+
+
 def test_judge_launched_by_verl_reached_through_its_router_address(tokenizer: Any, tmp_path: Path) -> None:
     """verl's RewardLoopWorker with reward_model.enable=True hands our manager its router address."""
     from verl.experimental.reward_loop.reward_loop import RewardLoopWorker

@@ -1,4 +1,4 @@
-"""BudgetedJudge: failed calls retried until the deadline, bounded back-off, never a raise."""
+"""BudgetedJudge: failed calls and failed starts retried until the deadline, bounded back-off, no raise."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from collections.abc import Sequence
 
 import pytest
 
+from perception_verl.client.dialects import DialectError
+from perception_verl.client.errors import JudgeUnavailable
 from perception_verl.judge.base import JudgeResult
-from perception_verl.judge.budget import DEADLINE_FAILURE, BudgetedJudge, retry_delay
+from perception_verl.judge.budget import DEADLINE_FAILURE, UNAVAILABLE_FAILURE, BudgetedJudge, retry_delay
 
 
 class Flaky:
@@ -101,3 +103,46 @@ def test_truncated_answers_are_not_retried_and_token_usage_is_summed() -> None:
     result = judged(BudgetedJudge(Flaky([down, ok]), deadline_s=30.0, retry_base_s=0.01, retry_max_s=0.02))
     assert result.ok
     assert (result.prompt_tokens, result.cached_tokens, result.completion_tokens) == (650, 600, 9)
+
+
+class StartsLate(Flaky):
+    """A backend whose start (its health check) finds no server the first ``down`` times."""
+
+    def __init__(self, down: int) -> None:
+        super().__init__([])
+        self.down = down
+        self.starts = 0
+
+    async def start(self) -> None:
+        self.starts += 1
+        if self.starts <= self.down:
+            raise JudgeUnavailable(f"no usable judge server (start {self.starts})")
+
+
+def test_a_judge_unreachable_at_start_is_started_again_by_the_calls() -> None:
+    inner = StartsLate(down=3)
+    judge = BudgetedJudge(inner, deadline_s=30.0, retry_base_s=0.01, retry_max_s=0.02)
+
+    async def go() -> JudgeResult:
+        await judge.start()  # logged, not raised
+        return await judge.judge(["a fact"], "a response")
+
+    result = asyncio.run(go())
+    assert result.ok and inner.starts == 4 and inner.calls == 1
+    assert judge.counters["start_unavailable"] == 3 and judge.counters["recovered"] == 1
+
+
+def test_a_judge_that_never_starts_fails_each_call_as_unavailable() -> None:
+    judge = BudgetedJudge(StartsLate(down=10**6), deadline_s=1.5, retry_base_s=0.05, retry_max_s=0.1)
+    result = judged(judge)
+    assert result.failure == UNAVAILABLE_FAILURE and judge.counters["failed.unavailable"] == 1
+
+
+def test_a_configuration_error_at_start_still_raises() -> None:
+    class WrongDialect(Flaky):
+        async def start(self) -> None:
+            raise DialectError("constrained output is on but the server is neither SGLang nor vLLM")
+
+    judge = BudgetedJudge(WrongDialect([]), deadline_s=5.0)
+    with pytest.raises(DialectError):
+        asyncio.run(judge.start())

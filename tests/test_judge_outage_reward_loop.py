@@ -3,7 +3,8 @@
 The judge (the loopback OpenAI-compatible server answering lexical verdicts) is healthy when the
 reward-loop workers start, dies while the batch is being scored, and comes back on the same port
 5 s later: with the step deadline longer than the outage, every response keeps the judge's verdict.
-With a judge that never comes back, every failure is counted and the step still completes.
+With a judge that never comes back, every failure is counted and the step still completes, also in
+a worker whose first sample arrives after the judge died (its judge's start is retried by each call).
 """
 
 from __future__ import annotations

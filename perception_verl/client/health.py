@@ -10,6 +10,7 @@ the client again; the caller's own client later opens its session on its own loo
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from perception_verl.client.chat import ChatClient, ChatClientConfig
@@ -23,7 +24,16 @@ async def _probe(config: ChatClientConfig) -> None:
         await client.close()
 
 
+def run_blocking(probe: Callable[[], Awaitable[None]]) -> None:
+    """Run ``probe()`` to completion on a private event loop in a worker thread; its error is raised."""
+
+    async def main() -> None:
+        await probe()
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="judge-health") as pool:
+        pool.submit(asyncio.run, main()).result()
+
+
 def check_health(config: ChatClientConfig) -> None:
     """Block until a judge URL of ``config`` is usable; ``JudgeUnavailable`` naming each URL otherwise."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="judge-health") as pool:
-        pool.submit(asyncio.run, _probe(config)).result()
+    run_blocking(lambda: _probe(config))

@@ -9,6 +9,12 @@ abandoned, so a judge slower than its timeout cannot stretch the step beyond the
 Answers that stay malformed after the backend's re-asks are not retried (greedy decoding repeats
 them).
 
+A judge unreachable when a loop starts it (:meth:`BudgetedJudge.start`) does not raise either: the
+reward manager's constructor already stopped the run if no judge answered at start, so a judge that
+went down since is an outage like any other. Each call then tries the start again, within its own
+deadline, and a call that cannot start it fails as ``"unavailable"``. A configuration error found at
+start (:class:`~perception_verl.client.dialects.DialectError`) still raises.
+
 The deadline is per sample, counted from ``started``: the reward manager passes the moment the sample
 entered ``run_single``. verl starts ``run_single`` for every sample of a chunk at once, so for a
 batch scored after rollout this is the step's deadline; for rewards streamed during rollout it bounds
@@ -24,12 +30,16 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 
+from perception_verl.client.errors import JudgeUnavailable
 from perception_verl.judge.base import TRUNCATED, Judge, JudgeResult
 
 logger = logging.getLogger(__name__)
 
 DEADLINE_FAILURE = "step_deadline"
 """Failure kind of a call that reached the deadline without any answer."""
+
+UNAVAILABLE_FAILURE = "unavailable"
+"""Failure kind of a call whose try to start the judge (its health check) found no usable server."""
 
 MAX_BACKOFF_EXPONENT = 16
 """Back-off doubles at most this many times (the arithmetic stays bounded at any retry count)."""
@@ -70,6 +80,8 @@ class BudgetedJudge:
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()
         self.counters: Counter[str] = Counter()
+        self._started = False
+        self._start_lock = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"BudgetedJudge({self.inner!r}, deadline_s={self.deadline_s:g})"
@@ -79,13 +91,34 @@ class BudgetedJudge:
         return self._clock()
 
     async def start(self) -> None:
-        await self.inner.start()
+        """Start the inner judge; one unreachable now is logged and started again by the next call."""
+        try:
+            await self._start_inner()
+        except JudgeUnavailable as error:
+            self.counters["start_unavailable"] += 1
+            logger.warning("judge unreachable as this worker starts it; each call tries again: %s", error)
+
+    async def _start_inner(self) -> None:
+        async with self._start_lock:
+            if not self._started:
+                await self.inner.start()
+                self._started = True
 
     async def close(self) -> None:
+        self._started = False
         await self.inner.close()
 
-    async def _once(self, annotations: Sequence[str], response: str, remaining: float) -> JudgeResult:
+    async def _once(self, annotations: Sequence[str], response: str, deadline: float) -> JudgeResult:
+        if not self._started:
+            try:
+                await asyncio.wait_for(self._start_inner(), deadline - self._clock())
+            except asyncio.TimeoutError:
+                return JudgeResult(verdicts=None, failure=DEADLINE_FAILURE)
+            except JudgeUnavailable:
+                self.counters["start_unavailable"] += 1
+                return JudgeResult(verdicts=None, failure=UNAVAILABLE_FAILURE)
         try:
+            remaining = deadline - self._clock()
             return await asyncio.wait_for(self.inner.judge(annotations, response), remaining)
         except asyncio.TimeoutError:
             return JudgeResult(verdicts=None, failure=DEADLINE_FAILURE)
@@ -107,7 +140,7 @@ class BudgetedJudge:
             remaining = deadline - self._clock()
             if remaining <= 0:
                 break
-            result = await self._once(annotations, response, remaining)
+            result = await self._once(annotations, response, deadline)
             requests += result.requests
             prompt_tokens += result.prompt_tokens
             cached_tokens += result.cached_tokens
