@@ -39,11 +39,13 @@ def run_twin(steps: int, twin_dir: Path) -> Path:
     return twin_dir / "metrics.jsonl"
 
 
-def per_step(metrics: Path) -> list[dict[str, float]]:
-    """One dict per logged step holding the :data:`COLUMNS` that were logged."""
+def per_step(
+    metrics: Path, columns: tuple[tuple[str, str], ...] = COLUMNS
+) -> list[dict[str, float]]:
+    """One dict per logged step holding the ``columns`` (name, verl metric) that were logged."""
     series = read_metrics(metrics)
     rows: dict[int, dict[str, float]] = {}
-    for name, key in COLUMNS:
+    for name, key in columns:
         for step, value in series.get(key, []):
             rows.setdefault(step, {"step": float(step)})[name] = value
     return [rows[step] for step in sorted(rows)]
