@@ -34,6 +34,8 @@ if [[ "${DRY_RUN:-0}" != "1" ]]; then
         "$PYTHON" -m perception_verl_demo.twin policy "$MODEL_PATH" --train-file "$DATA_DIR/train.parquet" \
             --steps "${TWIN_WARMUP_STEPS:-300}"
     fi
+    # verl's file logger opens its file without making the folder (inputs may live elsewhere)
+    mkdir -p "$TWIN_DIR" "$(dirname "$VERL_FILE_LOGGER_PATH")"
     rm -f "$VERL_FILE_LOGGER_PATH"
 fi
 PV_OVERRIDES=()
