@@ -4,10 +4,11 @@ Starts one real vLLM CPU server (``.venv-engine``, a tiny random-weight Qwen2 ch
 caching on) as the perception judge, then runs ``recipes/run_tiny_cpu.sh`` twice on the same inputs:
 with the embedded lexical judge, and with ``JUDGE_MODE=external`` against that server with constrained
 output in vLLM's dialect (``constrained=True judge_server=vllm``). Prints, per run and step, verl's step
-time, the reward time, mean perception and the judge's counters from verl's logged metrics, then the
-ratio of the step times. The random-weight judge's verdicts are noise under its regex, so perception
-values say nothing about learning here; the point is the served judge inside verl's trainer. Never in
-CI (about 12 minutes on 2 cores).
+and generation times (rewards are scored while rollouts stream, inside ``gen``), mean perception and
+the judge's counters from verl's logged metrics, then the ratio of the step times. The random-weight
+judge's verdicts are noise under its regex, so perception values say nothing about learning here;
+the point is the served judge inside verl's trainer. Never in CI (about 6 minutes on 2 cores for 2
+steps each).
 
     python -m benchmarks.twin_vllm_judge --steps 2 --twin-dir /tmp/twin_vllm
 """
@@ -32,12 +33,12 @@ VLLM_JUDGE = ("+reward.reward_kwargs.constrained=True", "+reward.reward_kwargs.j
 COLUMNS = (
     ("step_s", "timing_s/step"),
     ("gen_s", "timing_s/gen"),
-    ("reward_s", "timing_s/reward"),
     ("perception", "reward/perception/mean"),
     ("score", "reward/score/mean"),
     ("judge_failed", "reward/judge_failed/count"),
     ("judge_latency_s", "reward/judge_latency_s/mean"),
     ("judge_prompt_tokens", "reward/judge_prompt_tokens/sum"),
+    ("judge_completion_tokens", "reward/judge_completion_tokens/sum"),
     ("judge_cached_share", "reward/judge_cached_tokens/share"),
 )
 
