@@ -311,7 +311,9 @@ class PerceptionScorer:
     async def judge(self) -> Judge | None:
         """The started judge of the running loop (``None`` for ``judge=none``); started once per loop.
 
-        A failed start (e.g. the health check found no server) is raised and retried by the next caller.
+        A failed start (e.g. the health check found no server) is raised and retried by the next caller;
+        the training judge (:class:`BudgetedJudge`) instead logs an unreachable server and each call
+        retries the start within its deadline (the manager's constructor already checked it once).
         """
         if self._factory is None:
             return None
