@@ -156,32 +156,57 @@ def mathvision_rows() -> list[dict[str, Any]]:
     ]
 
 
+def _wemath_row(
+    problem: str, key: str, number: int, concept: str, question: str, option: str, answer: str
+) -> dict[str, Any]:
+    return {
+        "ID": problem,
+        "split": "testmini",
+        "knowledge concept": concept,
+        "question": question,
+        "option": option,
+        "answer": answer,
+        "image_path": image_value(8 + number),
+        "key": key,
+        "question number": number,
+        "knowledge concept description": "...",
+    }
+
+
 def wemath_rows() -> list[dict[str, Any]]:
+    """A two-step and a three-step problem as We-Math's testmini lays them out.
+
+    The rows of one composite problem share ``ID``; ``key`` says which part each row is
+    (``<N>steps_<i>``: one-step sub-problem ``i``, ``<N>steps_multi``: the composite problem); rows are
+    in the hub's order (by key, then problem).
+    """
+    rect, circle = "Perimeter of rectangles", "Area of circles"
     return [
-        {
-            "ID": "1steps_1",
-            "split": "testmini",
-            "knowledge concept": "Perimeter of rectangles",
-            "question": "What is the perimeter of the rectangle?",
-            "option": "A. 10 cm; B. 12 cm; C. 14 cm",
-            "answer": "C",
-            "image_path": image_value(8),
-            "key": "1",
-            "question number": 1,
-            "knowledge concept description": "...",
-        },
-        {
-            "ID": "1steps_2",
-            "split": "testmini",
-            "knowledge concept": "Area of rectangles",
-            "question": "What is the area of the rectangle?",
-            "option": "A. 12 cm²; B. 24 cm²",
-            "answer": "A",
-            "image_path": image_value(9),
-            "key": "1",
-            "question number": 2,
-            "knowledge concept description": "...",
-        },
+        _wemath_row("2steps_1", "2steps_1", 1, rect, "How long is it?", "A. 3 cm; B. 4 cm; C. 5 cm", "B"),
+        _wemath_row("2steps_1", "2steps_2", 2, rect, "How wide is it?", "A. 2 cm; B. 3 cm", "A"),
+        _wemath_row(
+            "2steps_1",
+            "2steps_multi",
+            3,
+            rect,
+            "What is the perimeter of the rectangle?",
+            "A. 10 cm; B. 12 cm; C. 14 cm",
+            "B",
+        ),
+        _wemath_row("3steps_1", "3steps_1", 4, circle, "Its radius?", "A. 1 cm; B. 2 cm; C. 3 cm", "B"),
+        _wemath_row("3steps_1", "3steps_2", 5, circle, "What is the diameter?", "A. 4 cm; B. 6 cm", "A"),
+        _wemath_row(
+            "3steps_1", "3steps_3", 6, circle, "What is the circumference?", "A. 12.56 cm; B. 6.28 cm", "A"
+        ),
+        _wemath_row(
+            "3steps_1",
+            "3steps_multi",
+            7,
+            circle,
+            "What is the area of the circle (π = 3.14)?",
+            "A. 12.56 cm²;B. 25.12 cm²;C. 6.28 cm²; D. No correct answer",
+            "A",
+        ),
     ]
 
 

@@ -18,10 +18,15 @@ Columns relied on (from the dataset cards; each can be renamed with :attr:`Bench
   (``multi-choice``/``free-form``), ``problem_version``, ``metadata`` (``subject``, ``subfield``);
 - ``MathLLMs/MathVision`` split ``test``: ``id``, ``question`` (``<image1>`` marks), ``options``,
   ``decoded_image``, ``answer`` (a letter when there are options), ``level``, ``subject``;
-- ``We-Math/We-Math`` split ``testmini``: ``ID``, ``question``, ``option`` (one string,
-  ``"A. ...; B. ..."``), ``answer`` (a letter), ``image_path`` (an image feature),
-  ``knowledge concept``. Its card lists no features, so these names come from a derived card
-  (same columns) and every one is configurable.
+- ``We-Math/We-Math`` split ``testmini``: ``ID`` (the composite problem, shared by its rows), ``key``
+  (``2steps_1``, ``2steps_multi``, ...: which part of the problem the row is), ``question``,
+  ``option`` (one string, ``"A. ...; B. ..."``), ``answer`` (a letter), ``image_path`` (an image
+  feature), ``knowledge concept``. Its card lists no features, so these names come from a derived
+  card and We-Math's own ``testmini.json`` (same columns); every one is configurable. A row's id is
+  ``<ID>/<key>`` and ``extra_info`` carries ``problem_id`` and ``step_key`` for WeMath's
+  four-dimensional metric (:mod:`perception_verl.evaluation.wemath`); a row without a valid key is
+  an error, unless the key column is set to ``-`` (``--column wemath.key=-``): then the id is ``ID``
+  alone and the rows cannot be scored with that metric.
 
 Same standards as the Geometry3K builder: rows keep source order, bad rows raise
 :class:`~perception_verl.data.schema.RowError` naming split, index and id, duplicate ids are
@@ -56,12 +61,15 @@ from perception_verl.data.schema import (
     strip_placeholders,
 )
 from perception_verl.data.writer import write_outputs_atomically
+from perception_verl.evaluation.wemath import WeMathError, parse_key
 
 logger = logging.getLogger(__name__)
 
 MULTIPLE_CHOICE = "multiple_choice"
 FREE_FORM = "free_form"
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+NO_COLUMN = "-"
+"""A column name meaning "this layout has no such column" (only WeMath's ``key`` accepts it)."""
 
 _EXTRA_FIELDS = [
     pa.field("benchmark", pa.string()),
@@ -72,6 +80,8 @@ _EXTRA_FIELDS = [
     pa.field("precision", pa.int64()),
     pa.field("unit", pa.string()),
     pa.field("subsets", pa.list_(pa.string())),
+    pa.field("problem_id", pa.string()),
+    pa.field("step_key", pa.string()),
 ]
 _BASE_EXTRA = ROW_SCHEMA.field("extra_info").type
 BENCHMARK_SCHEMA = ROW_SCHEMA.set(
@@ -99,6 +109,8 @@ class BenchmarkItem:
     unit: str | None
     subsets: tuple[str, ...]
     images: tuple[bytes, ...]
+    problem_id: str | None = None
+    step_key: str | None = None
 
     @property
     def where(self) -> str:
@@ -360,9 +372,33 @@ def wemath_choices(option: str) -> tuple[str, ...]:
     )
 
 
+def _wemath_key(spec: BenchmarkSpec, row: Mapping[str, Any], where: str) -> str | None:
+    column = spec.column("key")
+    if column == NO_COLUMN:
+        return None
+    key = _text(_get(row, column))
+    if not key:
+        raise RowError(
+            f"{where}: missing key in column {column!r} (WeMath's four-dimensional metric groups rows "
+            f"by it); name the column with --column {spec.name}.key=COLUMN, or build without it "
+            f"with --column {spec.name}.key={NO_COLUMN}"
+        )
+    try:
+        parse_key(key)
+    except WeMathError as error:
+        raise RowError(f"{where}: {error} (column {column!r})") from None
+    return key
+
+
 def convert_wemath(spec: BenchmarkSpec, split: str, index: int, row: Mapping[str, Any]) -> BenchmarkItem:
-    """One We-Math row: multiple choice with the options in one string and a letter answer."""
-    row_id, where = _base(spec, split, index, row)
+    """One We-Math row: multiple choice with the options in one string and a letter answer.
+
+    The id is ``<ID>/<key>`` (the rows of one composite problem share ``ID``), or ``ID`` alone when
+    the key column is :data:`NO_COLUMN`.
+    """
+    problem, where = _base(spec, split, index, row)
+    step_key = _wemath_key(spec, row, where)
+    row_id = problem if step_key is None else f"{problem}/{step_key}"
     question = _text(_get(row, spec.column("question")))
     answer = _text(_get(row, spec.column("answer")))
     option = _text(_get(row, spec.column("option")))
@@ -390,6 +426,8 @@ def convert_wemath(spec: BenchmarkSpec, split: str, index: int, row: Mapping[str
         unit=None,
         subsets=(f"concept:{concept}",) if concept else (),
         images=_images(row, spec.column("image"), where),
+        problem_id=problem if step_key is not None else None,
+        step_key=step_key,
     )
 
 
@@ -454,6 +492,7 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
         None,
         {
             "id": "ID",
+            "key": "key",
             "question": "question",
             "option": "option",
             "answer": "answer",
@@ -499,6 +538,8 @@ def build_row(item: BenchmarkItem, annotations: Sequence[str], instruction: str)
             "precision": item.precision,
             "unit": item.unit,
             "subsets": list(item.subsets),
+            "problem_id": item.problem_id,
+            "step_key": item.step_key,
         },
     }
 

@@ -10,6 +10,11 @@ LLM (``--judge-url``, ``--judge-model``) to extract each final answer, as the pa
 request leaves the row unscored (counted, never scored wrong). Benchmark rows with no generation stop
 the command unless ``--allow-missing`` (then they are counted in the table's ``missing`` column).
 
+WeMath rows are also scored with We-Math's four-dimensional metric (:mod:`perception_verl.evaluation.wemath`:
+IK, IG, CM, RM and the strict and loose scores), printed after the table and written to the summary
+as ``wemath_four_dimensional``; rows built without their ``key``, or an incomplete problem (a build
+with ``--sample``/``--subset``), stop the command unless ``--wemath-metric off``.
+
 With ``--out DIR`` it writes, atomically: ``results.jsonl`` (one row per problem), ``accuracy_labels.jsonl``
 (``{"id", "correct"}``: McNemar input, ``python -m perception_verl.evaluation.compare``),
 ``generations.jsonl`` (``{"id", "response", "annotations"}``: input of
@@ -50,8 +55,11 @@ from perception_verl.evaluation.dumps import (
     resolve_dump,
 )
 from perception_verl.evaluation.table import BenchmarkScore, ScoredRow, render_markdown, tabulate
+from perception_verl.evaluation.wemath import Outcome, WeMathError, WeMathMetric, four_dimensional
 
 JUDGES = ("none", "sglang")
+WEMATH = "wemath"
+WEMATH_METRICS = ("four-dimensional", "off")
 
 
 def label_id(benchmark: str, row_id: str) -> str:
@@ -104,6 +112,50 @@ def result_records(
     ]
 
 
+def row_outcomes(
+    pairs: Sequence[tuple[DumpLine, BenchmarkRow]],
+    scored: Sequence[tuple[ScoredRow, AnswerCheck | None]] | None,
+    missing: Sequence[BenchmarkRow],
+) -> list[tuple[BenchmarkRow, bool | None]]:
+    """Every row with its outcome; missing rows, unscored ones and all rows before scoring get None."""
+    if scored is None:
+        rows: list[tuple[BenchmarkRow, bool | None]] = [(row, None) for _, row in pairs]
+    else:
+        rows = [(row, result.correct) for (_, row), (result, _) in zip(pairs, scored, strict=True)]
+    return rows + [(row, None) for row in missing]
+
+
+def wemath_outcomes(rows: Sequence[tuple[BenchmarkRow, bool | None]]) -> list[Outcome]:
+    """The WeMath rows as metric inputs (pure).
+
+    Raises :class:`DumpError` naming a WeMath row that carries no ``problem_id``/``step_key``.
+    """
+    outcomes = []
+    for row, correct in rows:
+        if row.benchmark != WEMATH:
+            continue
+        problem, key = row.extra_info.get("problem_id"), row.extra_info.get("step_key")
+        if not problem or not key:
+            raise DumpError(
+                f"{WEMATH} row {row.id!r} has no extra_info.problem_id/step_key, which WeMath's "
+                "four-dimensional metric groups rows by; rebuild it with data_prep/build_benchmarks.py "
+                "(keeping its 'key' column), or pass --wemath-metric off"
+            )
+        outcomes.append(Outcome(str(problem), str(key), correct))
+    return outcomes
+
+
+def wemath_metric(rows: Sequence[tuple[BenchmarkRow, bool | None]]) -> WeMathMetric | None:
+    """WeMath's four-dimensional metric of the rows (pure), None when there is no WeMath row."""
+    outcomes = wemath_outcomes(rows)
+    if not outcomes:
+        return None
+    try:
+        return four_dimensional(outcomes)
+    except WeMathError as error:
+        raise DumpError(f"{WEMATH}: {error}; --wemath-metric off reports plain accuracy only") from None
+
+
 def _jsonl(rows: Sequence[dict[str, Any]]) -> Any:
     return lambda handle: handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
@@ -115,6 +167,7 @@ def write_outputs(
     table: Sequence[BenchmarkScore],
     summary: dict[str, Any],
     label: str,
+    wemath: WeMathMetric | None = None,
 ) -> None:
     """Write every output file of a scoring run into ``out`` (each atomically)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -131,7 +184,8 @@ def write_outputs(
     write_atomically(out / "results.jsonl", _jsonl(results), binary=False)
     write_atomically(out / "accuracy_labels.jsonl", _jsonl(labels), binary=False)
     write_atomically(out / "generations.jsonl", _jsonl(generations), binary=False)
-    write_atomically(out / "table.md", lambda h: h.write(render_markdown(table, label=label)), binary=False)
+    markdown = render_markdown(table, label=label, wemath=wemath)
+    write_atomically(out / "table.md", lambda h: h.write(markdown), binary=False)
     write_atomically(
         out / "summary.json", lambda h: h.write(json.dumps(summary, indent=2) + "\n"), binary=False
     )
@@ -159,6 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--label", default="ours", help="name of the run's column (default: ours)")
     parser.add_argument(
         "--allow-missing", action="store_true", help="count rows with no generation as missing"
+    )
+    parser.add_argument(
+        "--wemath-metric",
+        choices=WEMATH_METRICS,
+        default="four-dimensional",
+        help="also score WeMath with its IK/IG/CM/RM metric (default), or off: plain accuracy only",
     )
     parser.add_argument("--judge", choices=JUDGES, default="none", help="answer extractor (default: none)")
     parser.add_argument(
@@ -218,11 +278,14 @@ async def _extract(
         await judge.close()
 
 
-def summarize(table: Sequence[BenchmarkScore], dump: Path, judge: str) -> dict[str, Any]:
+def summarize(
+    table: Sequence[BenchmarkScore], dump: Path, judge: str, wemath: WeMathMetric | None = None
+) -> dict[str, Any]:
     return {
         "dump": str(dump),
         "judge": judge,
         "benchmarks": [{**asdict(score), "accuracy": score.accuracy} for score in table],
+        "wemath_four_dimensional": None if wemath is None else wemath.as_dict(),
     }
 
 
@@ -251,6 +314,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "were prompts filtered as overlong, or a benchmark left out of data.val_files? "
                 "--allow-missing counts them as missing"
             )
+        if args.wemath_metric == "four-dimensional":  # before a judge runs: the rows' structure
+            wemath_metric(row_outcomes(joined.pairs, None, joined.missing))
     except DumpError as error:
         sys.stderr.write(f"error: {error}\n")
         return 2
@@ -268,15 +333,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     for row in joined.missing:
         missing[row.benchmark] = missing.get(row.benchmark, 0) + 1
     table = tabulate([result for result, _ in scored], missing)
-    summary = summarize(table, dump, args.judge)
+    wemath = None
+    if args.wemath_metric == "four-dimensional":
+        wemath = wemath_metric(row_outcomes(joined.pairs, scored, joined.missing))
+    summary = summarize(table, dump, args.judge, wemath)
     if judge_metrics is not None:
         summary["judge_metrics"] = judge_metrics
     if args.out is not None:
-        write_outputs(args.out, joined.pairs, scored, table, summary, args.label)
+        write_outputs(args.out, joined.pairs, scored, table, summary, args.label, wemath)
     if args.json:
         sys.stdout.write(json.dumps(summary) + "\n")
     else:
-        sys.stdout.write(f"dump: {dump}\n\n" + render_markdown(table, label=args.label))
+        sys.stdout.write(f"dump: {dump}\n\n" + render_markdown(table, label=args.label, wemath=wemath))
     return 0
 
 

@@ -1,13 +1,17 @@
 """The per-benchmark accuracy table, beside the paper's numbers.
 
 Accuracy is correct / scored. Rows left unscored (an answer judge that failed) and rows with no
-generation are counted in their own columns, never scored wrong.
+generation are counted in their own columns, never scored wrong. WeMath's four-dimensional metric
+(:mod:`perception_verl.evaluation.wemath`), when computed, follows the table as its own section; the
+WeMath row itself stays plain accuracy over every row, the figure the paper's column is compared with.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from perception_verl.evaluation.wemath import VARIANTS, WeMathMetric
 
 PAPER: dict[str, tuple[float, float]] = {
     "mathvista": (68.1, 74.2),
@@ -74,8 +78,32 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def render_markdown(table: Sequence[BenchmarkScore], *, label: str = "ours") -> str:
-    """The table as markdown, with the paper's two columns."""
+def _count(count: int, rate: float | None) -> str:
+    return f"{count} ({_pct(rate)}%)" if rate is not None else f"{count} (-)"
+
+
+def render_wemath(metric: WeMathMetric) -> str:
+    """WeMath's four dimensions and scores, strict and loose, as a markdown section."""
+    lines = [
+        f"WeMath four-dimensional metric: {metric.problems} composite problems, {metric.classified} "
+        f"classified, {metric.unclassified} unclassified (a row unscored or missing). Rates: IK, IG, CM "
+        "of the classified problems, RM of CM + RM; score = (n - 0.5 IG - RM - IK) / n. The paper's "
+        "WeMath column is compared with the accuracy above.",
+        "",
+        "| WeMath | IK | IG | CM | RM | score (%) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for variant in VARIANTS:
+        counts, rates = metric.counts(variant), metric.rates(variant)
+        cells = [_count(counts[name], rates[name]) for name in counts]
+        lines.append(f"| {variant} | {' | '.join(cells)} | {_pct(metric.score(variant))} |")
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(
+    table: Sequence[BenchmarkScore], *, label: str = "ours", wemath: WeMathMetric | None = None
+) -> str:
+    """The table as markdown, with the paper's two columns; then WeMath's metric when given."""
     lines = [
         f"| benchmark | problems | scored | correct | unscored | missing | {label} (%) "
         "| paper Qwen2.5-VL-7B (%) | paper Perception-R1-7B (%) |",
@@ -87,4 +115,5 @@ def render_markdown(table: Sequence[BenchmarkScore], *, label: str = "ours") -> 
             f"| {score.benchmark} | {score.problems} | {score.scored} | {score.correct} | {score.unscored} "
             f"| {score.missing} | {_pct(score.accuracy)} | {_pct(base)} | {_pct(ours)} |"
         )
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    return text if wemath is None else f"{text}\n{render_wemath(wemath)}"
