@@ -238,8 +238,13 @@ def write_hub_layouts(root: Path) -> dict[str, Path]:
         folders["mathvision"] / "data" / "test-00000-of-00001-3532b8d3f1b4047a.parquet",
         ("decoded_image",),
     )
-    _write(wemath_rows(), folders["wemath"] / "testmini.parquet", ("image_path",))
+    write_wemath(wemath_rows(), folders["wemath"])
     return folders
+
+
+def write_wemath(rows: list[dict[str, Any]], folder: Path) -> Path:
+    """WeMath rows as its hub layout (one ``testmini.parquet``)."""
+    return _write(rows, folder / "testmini.parquet", ("image_path",))
 
 
 def build_all(root: Path, out: Path) -> dict[str, Path]:

@@ -65,9 +65,20 @@ def test_mathverse_mathvision_wemath_rows(built: dict[str, Path]) -> None:
         and vision[1]["reward_model"]["ground_truth"] == "6"
     )
     wemath = rows(built["wemath"])
-    assert wemath[0]["extra_info"]["choices"] == ["10 cm", "12 cm", "14 cm"]
-    assert [r["reward_model"]["ground_truth"] for r in wemath] == ["C", "A"]
-    assert wemath[1]["extra_info"]["subsets"] == ["concept:Area of rectangles"]
+    assert wemath[2]["extra_info"]["choices"] == ["10 cm", "12 cm", "14 cm"]
+    assert [r["reward_model"]["ground_truth"] for r in wemath] == ["B", "A", "B", "B", "A", "A", "A"]
+    assert wemath[4]["extra_info"]["subsets"] == ["concept:Area of circles"]
+    # The rows of a composite problem share ID; the row id adds the key, and both travel for the metric.
+    assert [r["extra_info"]["id"] for r in wemath[:3]] == [
+        "2steps_1/2steps_1",
+        "2steps_1/2steps_2",
+        "2steps_1/2steps_multi",
+    ]
+    assert {r["extra_info"]["problem_id"] for r in wemath[3:]} == {"3steps_1"}
+    keys = [r["extra_info"]["step_key"] for r in wemath[3:]]
+    assert keys == ["3steps_1", "3steps_2", "3steps_3", "3steps_multi"]
+    assert wemath[6]["extra_info"]["choices"] == ["12.56 cm²", "25.12 cm²", "6.28 cm²", "No correct answer"]
+    assert verse[0]["extra_info"]["problem_id"] is None and verse[0]["extra_info"]["step_key"] is None
 
 
 def test_choice_parsers() -> None:
@@ -178,6 +189,52 @@ def test_unknown_column_key_is_refused(tmp_path: Path, capsys: pytest.CaptureFix
     assert "unknown column key(s) ['idd']" in capsys.readouterr().err
 
 
+def _wemath_cli(tmp_path: Path, hub_rows: list[dict], *extra: str) -> tuple[int, Path]:
+    folder = tmp_path / "wemath"
+    eval_fixtures.write_wemath(hub_rows, folder)
+    out = tmp_path / "wemath.parquet"
+    args = ["--benchmarks", "wemath", "--source", f"wemath={folder}", "--out", f"wemath={out}"]
+    status = cli.main([*args, "--no-progress", *extra])
+    return status, out
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        (None, "missing key in column 'key' (WeMath's four-dimensional metric groups rows by it)"),
+        ("2steps_9", "key '2steps_9': sub-problem 9 of a 2-step problem (column 'key')"),
+        ("step two", "key 'step two' is not '<N>steps_<i>' or '<N>steps_multi'"),
+    ],
+)
+def test_wemath_row_without_a_valid_key_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str | None, message: str
+) -> None:
+    hub_rows = eval_fixtures.wemath_rows()
+    hub_rows[1]["key"] = key
+    status, out = _wemath_cli(tmp_path, hub_rows)
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "split 'testmini' index 1 (id 2steps_1)" in err and message in err
+    assert not out.exists()
+
+
+def test_wemath_without_its_key_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--column wemath.key=-``: ids must then be unique alone (the problem ID repeats across its rows)."""
+    hub_rows = eval_fixtures.wemath_rows()
+    for row in hub_rows:
+        del row["key"]
+    status, _ = _wemath_cli(tmp_path, hub_rows, "--column", "wemath.key=-")
+    assert status == 2
+    assert "duplicate id '2steps_1' (first at index 0)" in capsys.readouterr().err
+    status, out = _wemath_cli(
+        tmp_path, hub_rows, "--column", "wemath.key=-", "--column", "wemath.id=question number"
+    )
+    assert status == 0
+    infos = [r["extra_info"] for r in rows(out)]
+    assert [i["id"] for i in infos] == [str(n) for n in range(1, 8)]
+    assert all(i["problem_id"] is None and i["step_key"] is None for i in infos)
+
+
 def test_verl_rlhf_dataset_loads_every_benchmark(built, tmp_path, monkeypatch) -> None:
     import datasets
     from omegaconf import OmegaConf
@@ -203,7 +260,7 @@ def test_verl_rlhf_dataset_loads_every_benchmark(built, tmp_path, monkeypatch) -
     )
     files = [str(built[name]) for name in ("mathvista", "mathverse", "mathvision", "wemath")]
     dataset = RLHFDataset(files, tokenizer, config, processor=processor)
-    assert len(dataset) == 3 + 2 + 2 + 2
+    assert len(dataset) == 3 + 2 + 2 + 7
     item = dataset[0]
     content = item["raw_prompt"][0]["content"]
     assert [part["type"] for part in content] == ["image", "text"]
@@ -211,5 +268,5 @@ def test_verl_rlhf_dataset_loads_every_benchmark(built, tmp_path, monkeypatch) -
     assert item["extra_info"]["id"] == "1" and item["extra_info"]["benchmark"] == "mathvista"
     batch = collate_fn([dataset[i] for i in range(len(dataset))])
     assert [info["benchmark"] for info in batch["extra_info"]] == (
-        ["mathvista"] * 3 + ["mathverse"] * 2 + ["mathvision"] * 2 + ["wemath"] * 2
+        ["mathvista"] * 3 + ["mathverse"] * 2 + ["mathvision"] * 2 + ["wemath"] * 7
     )

@@ -39,13 +39,31 @@ RESPONSES = {
     ],
     "mathverse": [(boxed("A"), boxed("(B) 50°")), (boxed("12"), boxed("12"))],
     "mathvision": [(boxed("C"), boxed("C")), (boxed("5"), "I am not sure.")],  # row 2: both wrong
-    "wemath": [(boxed("B"), boxed("14 cm")), (boxed("A"), boxed("A"))],
+    # WeMath rows: problem 2steps_1 (sub-problems 1, 2, composite), then 3steps_1 (1, 2, 3, composite).
+    "wemath": [
+        (boxed("A"), boxed("4 cm")),  # A wrong, B right (choice text)
+        (boxed("A"), boxed("A")),
+        (boxed("B"), boxed("12 cm")),  # composite: both right
+        (boxed("B"), boxed("B")),
+        (boxed("A"), boxed("(A)")),
+        (boxed("A"), boxed("12.56 cm")),
+        (boxed("C"), boxed("A")),  # composite: A wrong, B right
+    ],
 }
-# Hand count: A right on 2/3, 1/2, 1/2, 1/2; B right on 3/3, 2/2, 1/2, 2/2.
+# Hand count: A right on 2/3, 1/2, 1/2, 5/7; B right on 3/3, 2/2, 1/2, 7/7.
 EXPECTED = {
-    "A": {"mathvista": (3, 2), "mathverse": (2, 1), "mathvision": (2, 1), "wemath": (2, 1)},
-    "B": {"mathvista": (3, 3), "mathverse": (2, 2), "mathvision": (2, 1), "wemath": (2, 2)},
+    "A": {"mathvista": (3, 2), "mathverse": (2, 1), "mathvision": (2, 1), "wemath": (7, 5)},
+    "B": {"mathvista": (3, 3), "mathverse": (2, 2), "mathvision": (2, 1), "wemath": (7, 7)},
 }
+# WeMath's metric by hand. A: 2steps_1 has a wrong sub-problem but the composite right, so rote
+# memorization when strict and complete mastery when loose (one sub-problem right); 3steps_1 has every
+# sub-problem right and the composite wrong: inadequate generalization. n = 2, IK = 0, IG = 1:
+# strict (2 - 0.5 - 1 - 0) / 2 = 25%, loose (2 - 0.5 - 0 - 0) / 2 = 75%. B: both complete mastery, 100%.
+WEMATH = {
+    "A": {"strict": {"IK": 0, "IG": 1, "CM": 0, "RM": 1}, "loose": {"IK": 0, "IG": 1, "CM": 1, "RM": 0}},
+    "B": {"strict": {"IK": 0, "IG": 0, "CM": 2, "RM": 0}, "loose": {"IK": 0, "IG": 0, "CM": 2, "RM": 0}},
+}
+WEMATH_SCORES = {"A": (25.0, 75.0), "B": (100.0, 100.0)}
 
 
 @pytest.fixture(scope="module")
@@ -153,12 +171,69 @@ def test_table_matches_hand_count(scored: dict[str, Path], run: str) -> None:
         assert "| mathvision | 2 | 2 | 1 | 0 | 0 | 50.0 | 25.1 | 28.6 |" in table
 
 
+@pytest.mark.parametrize("run", ["A", "B"])
+def test_wemath_four_dimensional_matches_hand_count(scored: dict[str, Path], run: str) -> None:
+    wemath = json.loads((scored[run] / "summary.json").read_text())["wemath_four_dimensional"]
+    assert (wemath["problems"], wemath["classified"], wemath["unclassified"]) == (2, 2, 0)
+    for variant in ("strict", "loose"):
+        assert {k: wemath[variant][k] for k in ("IK", "IG", "CM", "RM")} == WEMATH[run][variant]
+    assert (wemath["strict"]["score"], wemath["loose"]["score"]) == WEMATH_SCORES[run]
+    table = (scored[run] / "table.md").read_text()
+    assert "WeMath four-dimensional metric: 2 composite problems, 2 classified, 0 unclassified" in table
+    if run == "A":
+        # The accuracy row is unchanged in form: 5 of 7 rows right, beside the paper's figures.
+        assert "| wemath | 7 | 7 | 5 | 0 | 0 | 71.4 | 61.4 | 72.0 |" in table
+        assert "| strict | 0 (0.0%) | 1 (50.0%) | 0 (0.0%) | 1 (100.0%) | 25.0 |" in table
+        assert "| loose | 0 (0.0%) | 1 (50.0%) | 1 (50.0%) | 0 (0.0%) | 75.0 |" in table
+    else:
+        assert "| strict | 0 (0.0%) | 0 (0.0%) | 2 (100.0%) | 0 (0.0%) | 100.0 |" in table
+
+
+def test_wemath_missing_row_leaves_its_problem_unclassified(tokenizer, bench, tmp_path, capsys) -> None:
+    dump = verl_dump(tokenizer, bench, 0, tmp_path / "val", step=3)
+    lines = (dump / "3.jsonl").read_text().splitlines()
+    kept = [line for line in lines if json.loads(line)["eval_id"] != "3steps_1/3steps_2"]
+    assert len(kept) == len(lines) - 1
+    (dump / "3.jsonl").write_text("\n".join(kept) + "\n")
+    assert score.main(["--dump", str(dump), *data_args(bench), "--allow-missing", "--json"]) == 0
+    wemath = json.loads(capsys.readouterr().out.splitlines()[-1])["wemath_four_dimensional"]
+    # 3steps_1 cannot be classified; 2steps_1 alone: strict RM, loose CM, so 0% and 100%.
+    assert (wemath["problems"], wemath["classified"], wemath["unclassified"]) == (2, 1, 1)
+    assert (wemath["strict"]["RM"], wemath["loose"]["CM"], wemath["strict"]["IG"]) == (1, 1, 0)
+    assert (wemath["strict"]["score"], wemath["loose"]["score"]) == (0.0, 100.0)
+
+
+def test_wemath_incomplete_problem_stops_unless_off(tokenizer, bench, tmp_path, capsys) -> None:
+    """A WeMath file missing one sub-problem (as a --sample build would) names the problem."""
+    import pyarrow as pa
+
+    table = pq.read_table(bench["wemath"])
+    partial = tmp_path / "wemath_partial.parquet"
+    pq.write_table(table.filter(pa.array([i != 1 for i in range(table.num_rows)])), partial)
+    dump = verl_dump(tokenizer, bench, 0, tmp_path / "val", step=0)
+    lines = [json.loads(line) for line in (dump / "0.jsonl").read_text().splitlines()]
+    (dump / "0.jsonl").write_text(
+        "".join(json.dumps(line) + "\n" for line in lines if line["eval_id"] != "2steps_1/2steps_2")
+    )
+    files = [str(bench[name]) for name in ("mathvista", "mathverse", "mathvision")] + [str(partial)]
+    args = ["--dump", str(dump), "--data", ",".join(files)]
+    assert score.main(args) == 2
+    err = capsys.readouterr().err
+    assert "wemath: problem '2steps_1' is incomplete: no row with key 2steps_2" in err
+    assert "--wemath-metric off" in err
+    assert score.main([*args, "--wemath-metric", "off", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert summary["wemath_four_dimensional"] is None
+    assert {b["benchmark"]: b["scored"] for b in summary["benchmarks"]}["wemath"] == 6
+
+
 def test_results_say_how_each_answer_was_read(scored: dict[str, Path]) -> None:
     results = {r["id"]: r for r in map(json.loads, (scored["B"] / "results.jsonl").read_text().splitlines())}
     assert results["mathvista/1"]["reason"] == "choice_text"
     assert results["mathvista/2"]["reason"] == "precision"
     assert results["mathverse/1"]["reason"] == "letter"
-    assert results["wemath/1steps_1"]["reason"] == "choice_text"
+    assert results["wemath/2steps_1/2steps_1"]["reason"] == "choice_text"
+    assert results["wemath/3steps_1/3steps_2"]["reason"] == "letter"
 
 
 def test_mcnemar_on_accuracy_and_perception(scored: dict[str, Path], capsys) -> None:
@@ -198,17 +273,17 @@ def test_mcnemar_on_accuracy_and_perception(scored: dict[str, Path], capsys) -> 
     )
     report = json.loads(capsys.readouterr().out)
     accuracy = report["accuracy"]
-    # Hand count over 9 problems: both right 5, A-only 0, both wrong 1,
-    # B-only 3 (mathvista/3, mathverse/1, wemath/1).
+    # Hand count over 14 problems: both right 9, A-only 0, both wrong 1 (mathvision/2),
+    # B-only 4 (mathvista/3, mathverse/1, wemath/2steps_1/2steps_1, wemath/3steps_1/3steps_multi).
     assert accuracy["table"] == {
-        "both_correct": 5,
+        "both_correct": 9,
         "a_correct_b_wrong": 0,
-        "a_wrong_b_correct": 3,
+        "a_wrong_b_correct": 4,
         "both_wrong": 1,
     }
-    assert accuracy["p_exact"] == pytest.approx(0.25)  # 2 * 0.5**3
-    assert accuracy["chi2_statistic"] == pytest.approx(4 / 3)  # (|0 - 3| - 1)**2 / 3
-    assert accuracy["p_chi2"] == pytest.approx(0.2482, abs=1e-4)
+    assert accuracy["p_exact"] == pytest.approx(0.125)  # 2 * 0.5**4
+    assert accuracy["chi2_statistic"] == pytest.approx(2.25)  # (|0 - 4| - 1)**2 / 4
+    assert accuracy["p_chi2"] == pytest.approx(0.1336, abs=1e-4)
     perception = report["perception"]
     # Only the two annotated MathVista problems are labelled; B states both facts, A neither.
     assert perception["n_pairs"] == 2
@@ -262,7 +337,10 @@ def test_answer_judge_extracts_over_http(tokenizer, bench, tmp_path, capsys) -> 
     summary = json.loads(capsys.readouterr().out.splitlines()[-1])
     got = {b["benchmark"]: (b["scored"], b["correct"]) for b in summary["benchmarks"]}
     assert got["mathvista"] == (3, 2)  # NONE for the bar chart: no answer, scored wrong
-    assert got["wemath"] == (2, 0)
+    assert got["wemath"] == (7, 0)
+    # Every WeMath answer judged NONE: both problems insufficient knowledge, score 0.
+    wemath = summary["wemath_four_dimensional"]
+    assert (wemath["strict"]["IK"], wemath["strict"]["score"], wemath["loose"]["score"]) == (2, 0.0, 0.0)
 
 
 def test_answer_judge_down_stops(tokenizer, bench, tmp_path, capsys) -> None:
