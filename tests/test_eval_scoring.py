@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from omegaconf import OmegaConf
@@ -205,8 +206,6 @@ def test_wemath_missing_row_leaves_its_problem_unclassified(tokenizer, bench, tm
 
 def test_wemath_incomplete_problem_stops_unless_off(tokenizer, bench, tmp_path, capsys) -> None:
     """A WeMath file missing one sub-problem (as a --sample build would) names the problem."""
-    import pyarrow as pa
-
     table = pq.read_table(bench["wemath"])
     partial = tmp_path / "wemath_partial.parquet"
     pq.write_table(table.filter(pa.array([i != 1 for i in range(table.num_rows)])), partial)
@@ -225,6 +224,27 @@ def test_wemath_incomplete_problem_stops_unless_off(tokenizer, bench, tmp_path, 
     summary = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert summary["wemath_four_dimensional"] is None
     assert {b["benchmark"]: b["scored"] for b in summary["benchmarks"]}["wemath"] == 6
+
+
+def test_wemath_rows_without_keys_stop_unless_off(tokenizer, bench, tmp_path, capsys) -> None:
+    """A WeMath file built before rows carried problem_id/step_key names a row and both ways out."""
+    from perception_verl.data.benchmarks import BENCHMARK_SCHEMA
+
+    rows = pq.read_table(bench["wemath"]).to_pylist()
+    for row in rows:
+        row["extra_info"] |= {"problem_id": None, "step_key": None}
+    old = tmp_path / "wemath_old.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=BENCHMARK_SCHEMA), old)
+    dump = verl_dump(tokenizer, bench, 0, tmp_path / "val", step=0)
+    files = [str(bench[name]) for name in ("mathvista", "mathverse", "mathvision")] + [str(old)]
+    args = ["--dump", str(dump), "--data", ",".join(files)]
+    assert score.main(args) == 2
+    err = capsys.readouterr().err
+    assert "wemath row '2steps_1/2steps_1' has no extra_info.problem_id/step_key" in err
+    assert "rebuild it with data_prep/build_benchmarks.py" in err and "--wemath-metric off" in err
+    assert score.main([*args, "--wemath-metric", "off"]) == 0
+    out = capsys.readouterr().out
+    assert "| wemath | 7 | 7 | 5 | 0 | 0 | 71.4 | 61.4 | 72.0 |" in out and "four-dimensional" not in out
 
 
 def test_results_say_how_each_answer_was_read(scored: dict[str, Path]) -> None:
