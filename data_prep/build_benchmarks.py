@@ -9,7 +9,8 @@ Examples:
 Defaults: MathVista testmini, MathVerse testmini, MathVision test, WeMath testmini, each written to
 <out-dir>/<benchmark>.parquet. ``--source NAME=PATH`` reads a local copy (a folder of hub parquet
 shards, a save_to_disk folder or one parquet/jsonl file); ``--column NAME.KEY=COLUMN`` renames a column
-the converter reads (see perception_verl/data/benchmarks.py for the keys). ``--subset`` keeps problems
+the converter reads (see perception_verl/data/benchmarks.py for the keys; ``wemath.key=-`` builds WeMath
+without its key, and so without its four-dimensional metric). ``--subset`` keeps problems
 carrying every given tag (MathVista: task:..., context:..., skill:...; MathVerse: version:...,
 subject:...; MathVision: subject:..., level:...; WeMath: concept:...). ``--annotations NAME=FILE``
 adds visual facts by id (jsonl of {"id", "annotations"}) for perception labels.
