@@ -86,6 +86,13 @@ def test_choice_parsers() -> None:
     assert mathverse_choices("Find x.") == ()
     assert wemath_choices("A. 6; B. 8; C. 10") == ("6", "8", "10")
     assert wemath_choices("six or eight") == ()
+    # Shapes seen in We-Math's testmini: marks after a space, a full-width dot, a letter inside a
+    # choice followed by an empty one (";C.;"), trailing "; ;" padding.
+    assert wemath_choices("A. 30° B. 45° ;C. 90°; D. None") == ("30°", "45°", "90°", "None")
+    assert wemath_choices("A. ①;B．②; C. No correct answer") == ("①", "②", "No correct answer")
+    assert wemath_choices("A. at ;C.; B. at ;D.; C. Neither") == ("at ;C.", "at ;D.", "Neither")
+    assert wemath_choices("A. left;  ; B. right;  ; C. No.  ") == ("left", "right", "No.")
+    assert wemath_choices("A. ;B. 2") == ()
 
 
 def test_build_is_reproducible(tmp_path: Path, built: dict[str, Path]) -> None:

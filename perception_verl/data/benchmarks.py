@@ -358,18 +358,38 @@ def convert_mathvision(spec: BenchmarkSpec, split: str, index: int, row: Mapping
     )
 
 
-_WEMATH_OPTION = re.compile(r"(?:^|;)\s*([A-H])\s*[.:：]\s*")
+_WEMATH_SEPARATOR = "[.:：．]"
+
+
+def _wemath_mark(letter: str) -> re.Pattern[str]:
+    # The letter after a start, ';' or space, then its separator, not followed by an empty choice:
+    # testmini has options like "A. 45° B. 60° ;C. 120°", "B．②" and "... to get Shape ;C.; C. ...".
+    return re.compile(rf"(?<![^;\s]){letter}\s*{_WEMATH_SEPARATOR}(?!\s*(?:;|$))")
+
+
+_WEMATH_MARKS = tuple(_wemath_mark(letter) for letter in LETTERS[:8])
 
 
 def wemath_choices(option: str) -> tuple[str, ...]:
-    """Choice texts of a We-Math ``option`` string (``"A. 6; B. 8; C. 10"``); () if it does not parse."""
-    marks = list(_WEMATH_OPTION.finditer(option))
-    if not marks or [m.group(1) for m in marks] != list(LETTERS[: len(marks)]):
+    """Choice texts of a We-Math ``option`` string (``"A. 6; B. 8; C. 10"``); () if it does not parse.
+
+    Marks are found in letter order (A, then B after it, ...); a choice runs to the next mark.
+    """
+    marks: list[re.Match[str]] = []
+    position = 0
+    for pattern in _WEMATH_MARKS:
+        match = pattern.search(option, position)
+        if match is None:
+            break
+        marks.append(match)
+        position = match.end()
+    if not marks:
         return ()
     ends = [m.start() for m in marks[1:]] + [len(option)]
-    return tuple(
-        option[m.end() : end].strip().rstrip(";").strip() for m, end in zip(marks, ends, strict=True)
+    choices = tuple(
+        option[m.end() : end].rstrip("; \t\n").strip() for m, end in zip(marks, ends, strict=True)
     )
+    return choices if all(choices) else ()
 
 
 def _wemath_key(spec: BenchmarkSpec, row: Mapping[str, Any], where: str) -> str | None:
