@@ -205,7 +205,7 @@ def test_unreachable_endpoint_fails_fast_naming_it(tmp_path, caplog):
     with endpoints(script) as ends, caplog.at_level(logging.ERROR):
         args = cli_args(input_path, tmp_path / "out.jsonl", ends)
         args[args.index("--extractor-url") + 1] = dead
-        assert main(args) == 1
+        assert main([*args, "--health-timeout-s", "2"]) == 1
         assert sum(ends.solver_script.calls.values()) == 0
     assert dead in caplog.text
 

@@ -376,6 +376,8 @@ def test_answer_judge_down_stops(tokenizer, bench, tmp_path, capsys) -> None:
             closed_port_url(),
             "--judge-model",
             "m",
+            "--health-timeout-s",
+            "2",
             "--no-progress",
         ]
     )

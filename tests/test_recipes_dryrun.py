@@ -137,8 +137,10 @@ def test_unreadable_parquet_fails(data_dir: Path) -> None:
 
 def test_dead_judge_url_fails(data_dir: Path) -> None:
     dead = closed_port_url()
+    # JUDGE_WAIT_S bounds the wait for a judge still loading (a refused port may be one); the
+    # default 20 s is pinned by tests/test_failclosed_judge.py
     checks, settings = run_checks(
-        _overrides(DATA_DIR=str(data_dir), JUDGE_URL=dead, JUDGE_MODEL=JUDGE_MODEL)
+        _overrides(DATA_DIR=str(data_dir), JUDGE_URL=dead, JUDGE_MODEL=JUDGE_MODEL, JUDGE_WAIT_S="2")
     )
     failed = _failed(checks)
     assert list(failed) == ["judge"]

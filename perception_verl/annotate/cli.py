@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     http.add_argument("--timeout", type=float, default=600.0, help="seconds per request")
     http.add_argument("--max-retries", type=int, default=4)
     http.add_argument("--no-health-check", action="store_true", help="skip /health and /v1/models at start")
+    http.add_argument(
+        "--health-timeout-s", type=float, default=30.0,
+        help="how long the start-up check waits for an endpoint still loading (s)",
+    )  # fmt: skip
 
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--log-level", default="INFO")
@@ -104,6 +108,7 @@ def client_config(args: argparse.Namespace, role: str) -> ChatClientConfig:
         max_concurrency=args.concurrency,
         timeout_s=args.timeout,
         max_retries=args.max_retries,
+        health_timeout_s=args.health_timeout_s,
     )
 
 

@@ -234,6 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--timeout-s", type=float, default=60.0)
     parser.add_argument("--max-retries", type=int, default=4)
+    parser.add_argument(
+        "--health-timeout-s", type=float, default=30.0,
+        help="how long the answer judge's start-up check waits for a server still loading (s)",
+    )  # fmt: skip
     parser.add_argument("--id-key", default=DumpKeys.id)
     parser.add_argument("--benchmark-key", default=DumpKeys.benchmark)
     parser.add_argument("--response-key", default=DumpKeys.response)
@@ -261,6 +265,7 @@ async def _extract(
             max_concurrency=args.concurrency,
             timeout_s=args.timeout_s,
             max_retries=args.max_retries,
+            health_timeout_s=args.health_timeout_s,
         ),
         max_tokens=args.max_new_tokens,
     )
