@@ -85,7 +85,9 @@ def main() -> int:
         server.wait_ready()
         judge_start_s = time.monotonic() - judge_began
         walls = {
-            "lexical": run_twin(args.twin_dir / "lexical", args.twin_dir, args.steps, {}, ()),
+            "lexical": run_twin(
+                args.twin_dir / "lexical", args.twin_dir, args.steps, {"JUDGE_MODE": "lexical"}, ()
+            ),
             "vllm": run_twin(
                 args.twin_dir / "vllm",
                 args.twin_dir,
