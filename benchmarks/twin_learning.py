@@ -32,10 +32,13 @@ COLUMNS = (
 )
 
 
-def run_twin(steps: int, twin_dir: Path) -> Path:
-    """Run the twin recipe for ``steps`` GRPO steps; return its metrics file."""
-    env = {**os.environ, "TWIN_STEPS": str(steps), "TWIN_DIR": str(twin_dir)}
-    subprocess.run(["bash", str(REPO / "recipes" / "run_tiny_cpu.sh")], env=env, check=True)
+def run_twin(
+    steps: int, twin_dir: Path, env: dict[str, str] | None = None, overrides: tuple[str, ...] = ()
+) -> Path:
+    """Run the twin recipe for ``steps`` GRPO steps (``env`` and hydra ``overrides`` added); return its
+    metrics file."""
+    env = {**os.environ, **(env or {}), "TWIN_STEPS": str(steps), "TWIN_DIR": str(twin_dir)}
+    subprocess.run(["bash", str(REPO / "recipes" / "run_tiny_cpu.sh"), *overrides], env=env, check=True)
     return twin_dir / "metrics.jsonl"
 
 

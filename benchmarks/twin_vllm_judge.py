@@ -17,17 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from benchmarks.twin_learning import per_step
+from benchmarks.twin_learning import per_step, run_twin
 from tests.support.engine_env import engine_python
 from tests.support.vllm_server import start_tiny_judge
 
-REPO = Path(__file__).resolve().parents[1]
 SERVED_NAME = "tiny-judge"
 VLLM_JUDGE = ("+reward.reward_kwargs.constrained=True", "+reward.reward_kwargs.judge_server=vllm")
 COLUMNS = (
@@ -43,18 +40,13 @@ COLUMNS = (
 )
 
 
-def run_twin(twin_dir: Path, inputs: Path, steps: int, env: dict[str, str], extra: tuple[str, ...]) -> float:
+def timed_twin(
+    twin_dir: Path, inputs: Path, steps: int, env: dict[str, str], overrides: tuple[str, ...]
+) -> float:
     """Run the twin recipe; return its wall time (s). Inputs are built in ``inputs`` once and shared."""
-    env = {
-        **os.environ,
-        **env,
-        "TWIN_STEPS": str(steps),
-        "TWIN_DIR": str(twin_dir),
-        "DATA_DIR": str(inputs / "data"),
-        "MODEL_PATH": str(inputs / "model"),
-    }
+    shared = {**env, "DATA_DIR": str(inputs / "data"), "MODEL_PATH": str(inputs / "model")}
     began = time.monotonic()
-    subprocess.run(["bash", str(REPO / "recipes" / "run_tiny_cpu.sh"), *extra], env=env, check=True)
+    run_twin(steps, twin_dir, shared, overrides)
     return time.monotonic() - began
 
 
@@ -85,10 +77,10 @@ def main() -> int:
         server.wait_ready()
         judge_start_s = time.monotonic() - judge_began
         walls = {
-            "lexical": run_twin(
+            "lexical": timed_twin(
                 args.twin_dir / "lexical", args.twin_dir, args.steps, {"JUDGE_MODE": "lexical"}, ()
             ),
-            "vllm": run_twin(
+            "vllm": timed_twin(
                 args.twin_dir / "vllm",
                 args.twin_dir,
                 args.steps,

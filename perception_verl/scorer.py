@@ -285,19 +285,13 @@ class PerceptionScorer:
         if self._judge_config is None:
             return
         from perception_verl.client.errors import JudgeUnavailable
-        from perception_verl.client.health import run_blocking
+        from perception_verl.client.health import check_started
         from perception_verl.judge.sglang import OpenAIChatJudge
 
-        async def probe() -> None:
-            judge = OpenAIChatJudge(self._judge_config)
-            try:
-                await judge.start()
-            finally:
-                await judge.close()
-
+        config = self._judge_config
         logger.info("perception scorer: judge %s (health check at start)", self.judge_name)
         try:
-            run_blocking(probe)
+            check_started(lambda: OpenAIChatJudge(config))
         except JudgeUnavailable as error:
             raise JudgeUnavailable(f"perception judge health check failed at start: {error}") from None
 
