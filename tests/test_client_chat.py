@@ -54,6 +54,26 @@ def test_server_down_at_start_names_url_and_cause() -> None:
     assert "connection refused" in message
 
 
+def test_the_probe_at_the_deadline_reports_the_fault_not_a_clipped_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A loaded machine answers a refused connection slowly; the last probe, sent at the deadline,
+    must still see ``connection refused`` instead of timing out on the deadline's last millisecond."""
+    url = closed_port_url()
+    real_probe = ChatClient._probe
+
+    async def slow_probe(self: ChatClient, state: object, probed: str) -> str | None:
+        await asyncio.sleep(0.2)
+        return await real_probe(self, state, probed)
+
+    monkeypatch.setattr(ChatClient, "_probe", slow_probe)
+    config = fast_config(url, health_timeout_s=1.0, health_poll_s=0.5)
+    with pytest.raises(JudgeUnavailable) as info:
+        asyncio.run(ChatClient(config).start())
+    assert "connection refused" in str(info.value)
+    assert "timeout" not in str(info.value).split("(waited")[0]
+
+
 def test_silent_server_at_start_times_out_with_clear_error() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
         listener.bind(("127.0.0.1", 0))

@@ -54,6 +54,9 @@ from perception_verl.client.replicas import Replica, ReplicaPool, with_scheme
 logger = logging.getLogger(__name__)
 
 _CHAT_PATH = "/v1/chat/completions"
+_MIN_PROBE_S = 1.0
+"""The least time a start-up probe is given, even at the deadline: a probe clipped to the last
+milliseconds would report a timeout instead of the fault (``connection refused``) it would have seen."""
 
 
 def normalize_url(url: str) -> str:
@@ -287,14 +290,16 @@ class ChatClient:
 
         A server still loading (port not open yet, or ``/health`` answering 5xx) is waited for,
         re-probed every ``health_poll_s`` with a progress line, for at most ``health_timeout_s`` in
-        all. Unusable replicas are logged and skipped for a cool-down; :class:`JudgeUnavailable`
-        (first line: each URL and its fault) if none is usable by then.
+        all (the probe at the deadline still gets ``_MIN_PROBE_S``, so it reports the real fault).
+        Unusable replicas are logged and skipped for a cool-down; :class:`JudgeUnavailable` (first
+        line: each URL and its fault) if none is usable by then.
         """
         state = self._loop_state()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.health_timeout_s
+        floor = min(_MIN_PROBE_S, self.config.health_timeout_s)
         for attempt in itertools.count():
-            remaining = max(deadline - loop.time(), 1e-3)
+            remaining = max(deadline - loop.time(), floor)
             problems = await asyncio.gather(
                 *(self._check(state, r.url, remaining) for r in self._pool.replicas)
             )
@@ -344,7 +349,7 @@ class ChatClient:
         try:
             return await asyncio.wait_for(self._probe(state, url), timeout=limit)
         except asyncio.TimeoutError:
-            return f"no answer to the health check within {self.config.health_timeout_s:g} s (timeout)"
+            return f"no answer to the health check within {limit:.3g} s (timeout)"
 
     async def _probe(self, state: _LoopState, url: str) -> str | None:
         try:
