@@ -1,8 +1,9 @@
 """``perception-verl <command> [options]``: one console script for every command-line tool.
 
 Each command forwards its arguments to the ``main`` of the module named beside it, so
-``perception-verl score --input X`` is ``python -m perception_verl.score --input X``; both stay
-supported. ``perception-verl --help`` lists the commands, ``perception-verl <command> --help`` its options.
+``perception-verl score --input X --judge J`` is ``python -m perception_verl.score --input X --judge J``;
+both stay supported. ``perception-verl --help`` lists the commands, ``perception-verl <command> --help``
+its options.
 """
 
 from __future__ import annotations

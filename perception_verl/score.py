@@ -1,12 +1,13 @@
 """Score saved generations offline with the Perception-R1 reward.
 
-``python -m perception_verl.score --input FILE.jsonl [--judge none|lexical|sglang|vllm] [--json]``
+``python -m perception_verl.score --input FILE.jsonl --judge none|lexical|sglang|vllm [--json]``
 
 Each non-blank line of the input is a JSON object with ``response`` (text), ``ground_truth`` (text or
 a number) and optional ``annotations`` (a list of strings or ``<info1>...</info1>`` text). The command
 prints a table with every reward component per row and a summary; with ``--json`` it prints one JSON
 object per row (``"type": "row"``) and a final summary object (``"type": "summary"``) as the last line.
-``--judge lexical`` (the default) judges perception with the offline lexical judge; ``--judge none``
+``--judge`` has no default (no run is scored on a judge nobody named): ``--judge lexical`` judges
+perception with the offline lexical judge; ``--judge none``
 leaves perception out; ``--judge sglang|vllm`` asks an LLM judge served over HTTP (``--judge-url``,
 ``--judge-model``, ``--judge-server``, ``--constrained``: the options of
 :mod:`perception_verl.judge.http_options`), every row at once up to ``--concurrency``. Rows are scored
@@ -245,9 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--judge",
         choices=JUDGES,
-        default="lexical",
-        help="perception judge: the offline lexical judge (default), none (perception left out), or an "
-        "LLM judge served over HTTP by SGLang or vLLM",
+        required=True,
+        help="perception judge, no default: lexical (the offline lexical judge), none (perception left "
+        "out), or sglang|vllm (an LLM judge served over HTTP at --judge-url)",
     )
     add_http_judge_args(parser)
     parser.add_argument("--concurrency", type=int, default=64, help="HTTP judge calls in flight (default 64)")

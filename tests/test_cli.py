@@ -55,8 +55,8 @@ def test_score_through_the_console_script_matches_python_m(tmp_path: Path) -> No
     rows = [{"response": GOOD, "ground_truth": "71", "annotations": ["JKLM is a parallelogram"]}]
     path = tmp_path / "gen.jsonl"
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    via_cli = run("-m", "perception_verl", "score", "--input", str(path), "--json")
-    via_module = run("-m", "perception_verl.score", "--input", str(path), "--json")
+    via_cli = run("-m", "perception_verl", "score", "--input", str(path), "--judge", "lexical", "--json")
+    via_module = run("-m", "perception_verl.score", "--input", str(path), "--judge", "lexical", "--json")
     assert via_cli.returncode == 0, via_cli.stderr
     assert via_cli.stdout == via_module.stdout
     assert json.loads(via_cli.stdout.splitlines()[0])["type"] == "row"
@@ -64,9 +64,10 @@ def test_score_through_the_console_script_matches_python_m(tmp_path: Path) -> No
 
 def test_exit_status_of_the_command_is_passed_on(tmp_path: Path) -> None:
     missing = str(tmp_path / "missing.jsonl")
-    proc = run("-m", "perception_verl", "score", "--input", missing)
+    args = ("--input", missing, "--judge", "none")
+    proc = run("-m", "perception_verl", "score", *args)
     assert proc.returncode != 0
-    assert proc.returncode == run("-m", "perception_verl.score", "--input", missing).returncode
+    assert proc.returncode == run("-m", "perception_verl.score", *args).returncode
 
 
 def test_preflight_takes_the_common_judge_flags_and_the_old_ones() -> None:

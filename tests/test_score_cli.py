@@ -48,7 +48,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_json_end_to_end_with_the_lexical_judge(tmp_path):
     path = write_jsonl(tmp_path / "gen.jsonl", ROWS, blank_after_first=True)
-    proc = run_cli("--input", str(path), "--json")
+    proc = run_cli("--input", str(path), "--judge", "lexical", "--json")
     assert proc.returncode == 0, proc.stderr
     records = [json.loads(line) for line in proc.stdout.splitlines()]
     rows, summary = records[:-1], records[-1]
@@ -129,14 +129,14 @@ def test_bad_rows(tmp_path, capsys, content, message):
 
 def test_missing_file(tmp_path, capsys):
     missing = tmp_path / "nope.jsonl"
-    assert score.main(["--input", str(missing)]) == 2
+    assert score.main(["--input", str(missing), "--judge", "lexical"]) == 2
     assert f"cannot read {missing}" in capsys.readouterr().err
 
 
 def test_empty_file_has_an_undefined_summary(tmp_path, capsys):
     path = tmp_path / "empty.jsonl"
     path.write_text("\n \n", encoding="utf-8")
-    assert score.main(["--input", str(path), "--json"]) == 0
+    assert score.main(["--input", str(path), "--judge", "lexical", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert summary["rows"] == 0
     assert summary["mean_score"] is None
@@ -154,3 +154,11 @@ def test_unknown_judge_is_a_usage_error(tmp_path):
     with pytest.raises(SystemExit) as exc:
         score.main(["--input", str(tmp_path / "x.jsonl"), "--judge", "gpt"])
     assert exc.value.code == 2
+
+
+def test_the_judge_must_be_named(tmp_path, capsys):
+    path = write_jsonl(tmp_path / "gen.jsonl", ROWS[:1])
+    with pytest.raises(SystemExit) as exc:
+        score.main(["--input", str(path)])
+    assert exc.value.code == 2
+    assert "--judge" in capsys.readouterr().err
