@@ -11,7 +11,8 @@ apply the failure policy, and combine everything with :func:`score_response`. :f
 turns the outcome into the numeric ``reward_extra_info`` verl stacks into the batch: always the same
 keys (:data:`EXTRA_KEYS`; the ``judge_*_tokens`` keys carry the judge requests' token usage, 0 for
 cache hits and offline judges); ``acc`` repeats ``accuracy`` because verl's validation picks ``acc`` as
-its core metric (``val-core/<source>/acc/...``).
+its core metric (``val-core/<source>/acc/...``). The manager adds one text key, the judge's name
+(:data:`JUDGE_KEY`).
 
 Lifetime: verl builds one reward manager, hence one scorer, per reward-loop worker process and runs
 its samples on that worker's event loop. The judge (HTTP session, dedupe cache, health check), the
@@ -66,6 +67,10 @@ EXTRA_KEYS = (
     "accuracy_timed_out",
     "ground_truth_invalid",
 )
+
+JUDGE_KEY = "perception_judge"
+"""The one text key the reward managers add to :data:`EXTRA_KEYS`: which judge scored the sample's
+perception (:func:`~perception_verl.integration.config.judge_label`), so dumps and step metrics name it."""
 
 ACCURACY_TIMEOUT = "timeout"
 

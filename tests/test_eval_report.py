@@ -33,6 +33,7 @@ def write_metrics(path: Path, monkeypatch) -> None:
             "reward/judge_latency_s/p95": 1.6 + 0.2 * math.sin(step),
             "response_length/mean": 400.0 + 20 * step,
             "response_length/max": 900.0 + 30 * step,
+            "reward/perception_judge/sglang_Qwen_Qwen2.5-32B-Instruct-AWQ": 1.0,
             "training/global_step": step,
         }
         if step % 4 == 0:
@@ -67,6 +68,7 @@ def test_report_renders_every_panel(tmp_path: Path, monkeypatch, capsys) -> None
         assert (saturation > 80).sum() > 200, f"{name}.png shows no coloured curve"
         assert f"({name}.png)" in page
     assert "| `reward/accuracy/mean` | 12 | 0.33 | 0.66 | 0.33 | 0.66 |" in page
+    assert "Perception judge: `sglang_Qwen_Qwen2.5-32B-Instruct-AWQ`." in page
 
 
 def test_report_skips_panels_without_metrics(tmp_path: Path, capsys) -> None:
@@ -77,7 +79,9 @@ def test_report_skips_panels_without_metrics(tmp_path: Path, capsys) -> None:
     )
     assert report.main(["--metrics", str(metrics), "--out", str(tmp_path / "r")]) == 0
     assert sorted(p.name for p in (tmp_path / "r").glob("*.png")) == ["response_length.png"]
-    assert "Not in this run's metrics: Reward components" in (tmp_path / "r" / "report.md").read_text()
+    page = (tmp_path / "r" / "report.md").read_text()
+    assert "Not in this run's metrics: Reward components" in page
+    assert "Perception judge: not named in these metrics" in page
 
 
 def test_report_refuses_other_files(tmp_path: Path, capsys) -> None:

@@ -20,7 +20,7 @@ from perception_verl.integration.manager import PerceptionRewardManager
 from perception_verl.integration.metrics import reward_metrics
 from perception_verl.rewards.accuracy import accuracy_reward
 from perception_verl.rewards.ground_truth import GroundTruthError, ground_truth_text
-from perception_verl.scorer import EXTRA_KEYS
+from perception_verl.scorer import EXTRA_KEYS, JUDGE_KEY
 from perception_verl_demo.tiny_tokenizer import build_tiny_tokenizer
 from tests.support.verl_harness import Sample, build_dataproto
 
@@ -120,7 +120,7 @@ def test_invalid_ground_truths_are_counted_failures_in_the_reward_loop(
 
     outputs = asyncio.run(go())
     infos = [out["reward_extra_info"] for out in outputs]
-    assert all(tuple(info) == EXTRA_KEYS for info in infos)
+    assert all(tuple(info) == (*EXTRA_KEYS, JUDGE_KEY) for info in infos)
     assert [info["ground_truth_invalid"] for info in infos] == [1.0] * 6 + [0.0] * 3
     assert [info["accuracy"] for info in infos] == [0.0] * 6 + [1.0] * 3
     for i in range(6):

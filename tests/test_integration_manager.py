@@ -15,7 +15,7 @@ from perception_verl.data.annotations import AnnotationError
 from perception_verl.integration.manager import PerceptionRewardManager
 from perception_verl.judge.lexical import lexical_verdicts
 from perception_verl.rewards.total import score_response
-from perception_verl.scorer import EXTRA_KEYS, JudgeFailedError
+from perception_verl.scorer import EXTRA_KEYS, JUDGE_KEY, JudgeFailedError
 from tests.support.fake_sglang import JUDGE_MODEL, fake_sglang
 from tests.support.tiny_model import build_tiny_tokenizer
 from tests.support.verl_harness import Sample, build_dataproto
@@ -68,7 +68,8 @@ def test_lexical_scores_match_the_reward_functions(tokenizer: Any) -> None:
     outputs = run_all(make_manager(tokenizer, judge="lexical"), build_dataproto(tokenizer, SAMPLES))
     for sample, out in zip(SAMPLES, outputs, strict=True):
         breakdown = expected(sample)
-        info = out["reward_extra_info"]
+        info = dict(out["reward_extra_info"])
+        assert info.pop(JUDGE_KEY) == "lexical"
         assert tuple(info) == EXTRA_KEYS
         assert all(isinstance(v, float) for v in info.values())
         assert out["reward_score"] == pytest.approx(breakdown.score)

@@ -19,7 +19,7 @@ from perception_verl.data.annotations import parse_annotations
 from perception_verl.integration.metrics import reward_metrics
 from perception_verl.judge.lexical import lexical_verdicts
 from perception_verl.rewards.total import score_response
-from perception_verl.scorer import EXTRA_KEYS
+from perception_verl.scorer import EXTRA_KEYS, JUDGE_KEY
 from tests.support.fake_sglang import JUDGE_MODEL, fake_sglang
 from tests.support.tiny_model import build_tiny_tokenizer
 from tests.support.verl_harness import (
@@ -86,7 +86,7 @@ def check_reward_loop_output(data: Any, out: Any, samples: list[Sample]) -> None
     assert last_token_scores(data, rm_scores) == pytest.approx(expected_scores(samples))
     assert torch.count_nonzero(rm_scores).item() == sum(1 for v in expected_scores(samples) if v != 0)
     assert rm_scores.sum(dim=1).tolist() == pytest.approx(expected_scores(samples))
-    assert out.meta_info["reward_extra_keys"] == list(EXTRA_KEYS)
+    assert out.meta_info["reward_extra_keys"] == [*EXTRA_KEYS, JUDGE_KEY]
     assert out.non_tensor_batch["score"].tolist() == pytest.approx(expected_scores(samples))
 
 
@@ -127,6 +127,7 @@ def test_lexical_judge_through_verl_reward_loop(
     assert metrics["reward/perception_excluded/share"] == pytest.approx(0.2)
     assert metrics["reward/judge_failed/rate"] == 0.0
     assert metrics["reward/other/source/accuracy/mean"] == 1.0
+    assert metrics["reward/perception_judge/lexical"] == 1.0
     assert "reward/other/source/perception/mean" not in metrics
 
 
@@ -290,3 +291,4 @@ def test_v1_trainer_step_metrics_include_reward_components(
     assert metrics["reward/perception_excluded/share"] == pytest.approx(0.2)
     assert metrics["reward/judge_failed/rate"] == 0.0
     assert metrics["reward/other/source/accuracy/mean"] == 1.0
+    assert metrics["reward/perception_judge/lexical"] == 1.0  # the metric set names its judge

@@ -129,3 +129,12 @@ def test_judge_token_usage_is_summed_and_the_cached_share_derived() -> None:
     assert m["reward/judge_completion_tokens/sum"] == 94.0
     assert m["reward/judge_cached_tokens/share"] == pytest.approx(0.8)
     assert m["reward/judge_truncated/count"] == 1.0
+
+
+def test_the_judge_is_named_in_a_metric_without_its_urls() -> None:
+    label = "sglang:Qwen/Qwen2.5-32B-Instruct-AWQ@http://judge-0:30000,http://judge-1:30000"
+    metrics = reward_metrics({"score": [1.0, 0.5, 0.0], "perception_judge": [label, label, None]})
+    named = {k: v for k, v in metrics.items() if k.startswith("reward/perception_judge/")}
+    assert named == {"reward/perception_judge/sglang_Qwen_Qwen2.5-32B-Instruct-AWQ": pytest.approx(2 / 3)}
+    assert metrics["reward/score/mean"] == pytest.approx(0.5)
+    assert reward_metrics({"perception_judge": ["lexical"]}) == {"reward/perception_judge/lexical": 1.0}

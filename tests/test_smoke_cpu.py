@@ -62,6 +62,7 @@ def test_smoke_run_scores_sample_responses_in_verls_reward_loop(tmp_path: Path) 
             assert row["score"] == pytest.approx(expected, abs=2e-3)
             assert row["judge_failed"] == 0
     assert "reward/perception/mean" in result.stdout and "reward/judge_failed/rate" in result.stdout
+    assert "reward/perception_judge/lexical" in result.stdout
 
 
 def test_smoke_overrides_select_an_sglang_judge_at_the_given_url(tmp_path: Path) -> None:

@@ -7,8 +7,9 @@ Input: the JSON lines verl's ``file`` logger writes (``trainer.logger=[console,f
 ``$VERL_FILE_LOGGER_ROOT/<project>/<experiment>.jsonl`` or ``$VERL_FILE_LOGGER_PATH``). wandb or
 tensorboard users export their scalars to the same shape. Lines with the same step are merged.
 
-Output (``REPORT_DIR``): one PNG per panel and ``report.md`` with every plot and a summary table
-(first, last, min and max of each plotted metric). Panels, each drawn only when its metrics exist:
+Output (``REPORT_DIR``): one PNG per panel and ``report.md`` with the perception judge the metrics
+name, every plot and a summary table (first, last, min and max of each plotted metric). Panels, each
+drawn only when its metrics exist:
 reward components (every ``reward/<component>/mean``), judge failures (``reward/judge_failed/*``),
 judge latency (``reward/judge_latency_s/*``), response length (``response_length/*``), accuracy
 vs perception (``reward/accuracy/mean`` and ``reward/perception/mean``) and validation accuracy
@@ -31,6 +32,8 @@ from perception_verl.errors import PerceptionVerlError
 from perception_verl.jsonl import json_objects
 
 Series = dict[str, list[tuple[int, float]]]
+JUDGE_PREFIX = "reward/perception_judge/"
+"""Step metrics naming the judge that scored perception (see :mod:`perception_verl.integration.metrics`)."""
 
 
 class MetricsFileError(PerceptionVerlError, ValueError):
@@ -149,9 +152,14 @@ def render_markdown(
     plotted: Mapping[str, Sequence[str]],
     rows: Sequence[tuple[str, int, float, float, float, float]],
     steps: int,
+    judges: Sequence[str] = (),
 ) -> str:
-    """The report page (pure): plots in panel order, then the summary table."""
+    """The report page (pure): the perception judge(s), plots in panel order, then the summary table."""
     lines = [f"# {title}", "", f"Metrics: `{source}` ({steps} logged steps).", ""]
+    if judges:
+        lines += [f"Perception judge: {', '.join(f'`{j}`' for j in judges)}.", ""]
+    else:
+        lines += [f"Perception judge: not named in these metrics (no `{JUDGE_PREFIX}*` key).", ""]
     for panel in PANELS:
         if panel.name in plotted:
             lines += [f"## {panel.title}", "", f"![{panel.title}]({panel.name}.png)", ""]
@@ -179,7 +187,8 @@ def build_report(series: Series, out: Path, *, title: str, source: str) -> dict[
             plotted[panel.name] = keys
     keys = list(dict.fromkeys(key for panel_keys in plotted.values() for key in panel_keys))
     steps = len({step for points in series.values() for step, _ in points})
-    page = render_markdown(title, source, plotted, summary_rows(series, keys), steps)
+    judges = sorted(key[len(JUDGE_PREFIX) :] for key in series if key.startswith(JUDGE_PREFIX))
+    page = render_markdown(title, source, plotted, summary_rows(series, keys), steps, judges)
     write_atomically(out / "report.md", lambda handle: handle.write(page), binary=False)
     return plotted
 

@@ -5,8 +5,9 @@ Load it without any registry import:
 ``reward.reward_manager.module.path=pkg://perception_verl.integration.manager``
 ``reward.reward_manager.name=PerceptionRewardManager`` (or ``source=register name=perception``).
 Per sample it decodes the response as verl's naive manager does, reads the ground truth and the
-annotations, scores them with :mod:`perception_verl.scorer` and returns verl's dict. For a judge verl
-launches, :mod:`perception_verl.integration.routing` checks verl's settings at start.
+annotations, scores them with :mod:`perception_verl.scorer` and returns verl's dict; its
+``reward_extra_info`` names the judge (``perception_judge``) beside the numeric components. For a
+judge verl launches, :mod:`perception_verl.integration.routing` checks verl's settings at start.
 """
 
 from __future__ import annotations
@@ -23,7 +24,13 @@ from perception_verl.integration.config import PerceptionRewardConfig, from_kwar
 from perception_verl.integration.fields import lookup, raw_ground_truth, row_name
 from perception_verl.integration.routing import check_routing, config_get
 from perception_verl.judge.base import Judge
-from perception_verl.scorer import PerceptionScorer, checked_ground_truth, extra_info_of, rule_score
+from perception_verl.scorer import (
+    JUDGE_KEY,
+    PerceptionScorer,
+    checked_ground_truth,
+    extra_info_of,
+    rule_score,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +105,7 @@ class PerceptionRewardManager(RewardManagerBase):
         truth, invalid = checked_ground_truth(raw_truth, row)
         scored = await self.scorer.score(response, truth, annotations, started)
         extra = extra_info_of(scored.breakdown, scored.result, ground_truth_invalid=invalid)
+        extra[JUDGE_KEY] = self.scorer.judge_name
         return {"reward_score": float(scored.breakdown.score), "reward_extra_info": extra}
 
 

@@ -16,16 +16,23 @@ names in verl's style:
 - ``reward/judge_truncated/count``: judge replies cut off at the judge's token budget
 - judge token usage: ``reward/judge_{prompt,cached,completion}_tokens/sum`` and
   ``reward/judge_cached_tokens/share`` (cached / prompt tokens; the server's prefix-cache reuse)
+- ``reward/perception_judge/<judge>``: the share of samples scored by each judge named in the
+  ``perception_judge`` text key (``<judge>`` is the judge's backend and model, e.g. ``lexical`` or
+  ``sglang_Qwen_Qwen2.5-32B-Instruct-AWQ``; its URLs are left out of the name)
 - the same under ``reward/<data_source>/...`` when the batch holds several data sources.
 Missing keys are skipped, so batches from other managers give what they can.
 """
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+from perception_verl.scorer import JUDGE_KEY
 
 PREFIX = "reward"
 SUMMARISED = ("score", "accuracy", "format", "repetition", "num_annotations")
@@ -115,19 +122,35 @@ def _group_metrics(columns: Mapping[str, np.ndarray], prefix: str) -> dict[str, 
     return metrics
 
 
+def judge_metric_name(label: str) -> str:
+    """A judge's name as a metric-name segment: ``backend:model`` with its URLs dropped and every
+    character but letters, digits, ``.``, ``-`` and ``_`` turned into ``_`` (TensorBoard's tag set)."""
+    return re.sub(r"[^\w.\-]+", "_", label.split("@", 1)[0]) or "unnamed"
+
+
+def _judge_metrics(labels: Sequence[Any]) -> dict[str, float]:
+    named = [str(label) for label in labels if label is not None]
+    if not named:
+        return {}
+    counts = Counter(judge_metric_name(label) for label in named)
+    return {f"{PREFIX}/{JUDGE_KEY}/{name}": count / len(labels) for name, count in sorted(counts.items())}
+
+
 def reward_metrics(
     extra_infos: Mapping[str, np.ndarray | Sequence[Any]],
     data_sources: np.ndarray | Sequence[Any] | None = None,
 ) -> dict[str, float]:
     """Flat step metrics for a batch's reward components (see the module docstring for names)."""
-    columns = {key: _floats(values) for key, values in extra_infos.items()}
+    judges = extra_infos.get(JUDGE_KEY)
+    judge_metrics = _judge_metrics(list(judges)) if judges is not None else {}
+    columns = {key: _floats(values) for key, values in extra_infos.items() if key != JUDGE_KEY}
     columns = {key: values for key, values in columns.items() if values.size}
     if not columns:
-        return {}
+        return judge_metrics
     sizes = {key: values.size for key, values in columns.items()}
     if len(set(sizes.values())) != 1:
         raise ValueError(f"reward extra info arrays differ in length: {sizes}")
-    metrics = _group_metrics(columns, PREFIX)
+    metrics = {**_group_metrics(columns, PREFIX), **judge_metrics}
     if data_sources is not None:
         listed = data_sources.tolist() if hasattr(data_sources, "tolist") else list(data_sources)
         sources = np.asarray([str(s) for s in listed], dtype=object)

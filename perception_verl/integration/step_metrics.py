@@ -72,9 +72,9 @@ def with_reward_step_metrics(base: type) -> type:
             batch = super().step(metrics, timing_raw)
             import transfer_queue as tq
 
-            from perception_verl.scorer import EXTRA_KEYS
+            from perception_verl.scorer import EXTRA_KEYS, JUDGE_KEY
 
-            colocated = None if self.get_reward_handles() is not None else list(EXTRA_KEYS)
+            colocated = None if self.get_reward_handles() is not None else [*EXTRA_KEYS, JUDGE_KEY]
             metrics.update(batch_reward_metrics(batch, tq.kv_batch_get, colocated_keys=colocated))
             return batch
 
