@@ -84,6 +84,7 @@ def test_our_manager_scored_the_rollouts(twin_run: Path) -> None:
         assert "reward/perception/mean" in data
         assert "reward/accuracy/mean" in data and "reward/score/mean" in data
         assert data.get("reward/judge_failed/rate", 0) == 0
+        assert data["reward/perception_judge/lexical"] == 1.0  # the logged metrics name the judge
 
 
 def test_the_gradient_is_not_zero(twin_run: Path) -> None:
