@@ -12,7 +12,7 @@ turns the outcome into the numeric ``reward_extra_info`` verl stacks into the ba
 keys (:data:`EXTRA_KEYS`; the ``judge_*_tokens`` keys carry the judge requests' token usage, 0 for
 cache hits and offline judges); ``acc`` repeats ``accuracy`` because verl's validation picks ``acc`` as
 its core metric (``val-core/<source>/acc/...``). The manager adds one text key, the judge's name
-(:data:`JUDGE_KEY`).
+(:data:`perception_verl.integration.metrics.JUDGE_KEY`).
 
 Lifetime: verl builds one reward manager, hence one scorer, per reward-loop worker process and runs
 its samples on that worker's event loop. The judge (HTTP session, dedupe cache, health check), the
@@ -67,10 +67,6 @@ EXTRA_KEYS = (
     "accuracy_timed_out",
     "ground_truth_invalid",
 )
-
-JUDGE_KEY = "perception_judge"
-"""The one text key the reward managers add to :data:`EXTRA_KEYS`: which judge scored the sample's
-perception (:func:`~perception_verl.integration.config.judge_label`), so dumps and step metrics name it."""
 
 ACCURACY_TIMEOUT = "timeout"
 

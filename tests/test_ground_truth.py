@@ -17,10 +17,10 @@ from transformers import AutoTokenizer
 from perception_verl.data.geometry3k import convert_row
 from perception_verl.data.schema import ConvertedProblem, RowError, build_row
 from perception_verl.integration.manager import PerceptionRewardManager
-from perception_verl.integration.metrics import reward_metrics
+from perception_verl.integration.metrics import JUDGE_KEY, reward_metrics
 from perception_verl.rewards.accuracy import accuracy_reward
 from perception_verl.rewards.ground_truth import GroundTruthError, ground_truth_text
-from perception_verl.scorer import EXTRA_KEYS, JUDGE_KEY
+from perception_verl.scorer import EXTRA_KEYS
 from perception_verl_demo.tiny_tokenizer import build_tiny_tokenizer
 from tests.support.verl_harness import Sample, build_dataproto
 

@@ -13,9 +13,10 @@ from transformers import AutoTokenizer
 from perception_verl.client.errors import JudgeUnavailable
 from perception_verl.data.annotations import AnnotationError
 from perception_verl.integration.manager import PerceptionRewardManager
+from perception_verl.integration.metrics import JUDGE_KEY
 from perception_verl.judge.lexical import lexical_verdicts
 from perception_verl.rewards.total import score_response
-from perception_verl.scorer import EXTRA_KEYS, JUDGE_KEY, JudgeFailedError
+from perception_verl.scorer import EXTRA_KEYS, JudgeFailedError
 from tests.support.fake_sglang import JUDGE_MODEL, fake_sglang
 from tests.support.tiny_model import build_tiny_tokenizer
 from tests.support.verl_harness import Sample, build_dataproto

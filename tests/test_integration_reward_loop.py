@@ -16,10 +16,10 @@ import torch
 from transformers import AutoTokenizer
 
 from perception_verl.data.annotations import parse_annotations
-from perception_verl.integration.metrics import reward_metrics
+from perception_verl.integration.metrics import JUDGE_KEY, reward_metrics
 from perception_verl.judge.lexical import lexical_verdicts
 from perception_verl.rewards.total import score_response
-from perception_verl.scorer import EXTRA_KEYS, JUDGE_KEY
+from perception_verl.scorer import EXTRA_KEYS
 from tests.support.fake_sglang import JUDGE_MODEL, fake_sglang
 from tests.support.tiny_model import build_tiny_tokenizer
 from tests.support.verl_harness import (

@@ -29,11 +29,10 @@ from pathlib import Path
 
 from perception_verl.atomic import write_atomically
 from perception_verl.errors import PerceptionVerlError
+from perception_verl.integration.metrics import JUDGE_METRIC_PREFIX
 from perception_verl.jsonl import json_objects
 
 Series = dict[str, list[tuple[int, float]]]
-JUDGE_PREFIX = "reward/perception_judge/"
-"""Step metrics naming the judge that scored perception (see :mod:`perception_verl.integration.metrics`)."""
 
 
 class MetricsFileError(PerceptionVerlError, ValueError):
@@ -159,7 +158,7 @@ def render_markdown(
     if judges:
         lines += [f"Perception judge: {', '.join(f'`{j}`' for j in judges)}.", ""]
     else:
-        lines += [f"Perception judge: not named in these metrics (no `{JUDGE_PREFIX}*` key).", ""]
+        lines += [f"Perception judge: not named in these metrics (no `{JUDGE_METRIC_PREFIX}*` key).", ""]
     for panel in PANELS:
         if panel.name in plotted:
             lines += [f"## {panel.title}", "", f"![{panel.title}]({panel.name}.png)", ""]
@@ -187,7 +186,7 @@ def build_report(series: Series, out: Path, *, title: str, source: str) -> dict[
             plotted[panel.name] = keys
     keys = list(dict.fromkeys(key for panel_keys in plotted.values() for key in panel_keys))
     steps = len({step for points in series.values() for step, _ in points})
-    judges = sorted(key[len(JUDGE_PREFIX) :] for key in series if key.startswith(JUDGE_PREFIX))
+    judges = sorted(k[len(JUDGE_METRIC_PREFIX) :] for k in series if k.startswith(JUDGE_METRIC_PREFIX))
     page = render_markdown(title, source, plotted, summary_rows(series, keys), steps, judges)
     write_atomically(out / "report.md", lambda handle: handle.write(page), binary=False)
     return plotted

@@ -22,15 +22,10 @@ from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 from perception_verl.data.annotations import parse_annotations
 from perception_verl.integration.config import PerceptionRewardConfig, from_kwargs, resolve_judge
 from perception_verl.integration.fields import lookup, raw_ground_truth, row_name
+from perception_verl.integration.metrics import JUDGE_KEY
 from perception_verl.integration.routing import check_routing, config_get
 from perception_verl.judge.base import Judge
-from perception_verl.scorer import (
-    JUDGE_KEY,
-    PerceptionScorer,
-    checked_ground_truth,
-    extra_info_of,
-    rule_score,
-)
+from perception_verl.scorer import PerceptionScorer, checked_ground_truth, extra_info_of, rule_score
 
 logger = logging.getLogger(__name__)
 

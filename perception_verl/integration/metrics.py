@@ -32,9 +32,12 @@ from typing import Any
 
 import numpy as np
 
-from perception_verl.scorer import JUDGE_KEY
-
 PREFIX = "reward"
+JUDGE_KEY = "perception_judge"
+"""The one text key the reward managers add to the numeric extras: which judge scored the sample's
+perception (:func:`~perception_verl.integration.config.judge_label`), so dumps and step metrics name it."""
+JUDGE_METRIC_PREFIX = f"{PREFIX}/{JUDGE_KEY}/"
+"""Prefix of the step metrics naming the judge: ``reward/perception_judge/<judge>``."""
 SUMMARISED = ("score", "accuracy", "format", "repetition", "num_annotations")
 LATENCY_PERCENTILES = (50, 90, 99)
 USAGE_KEYS = ("judge_prompt_tokens", "judge_cached_tokens", "judge_completion_tokens")
@@ -133,7 +136,7 @@ def _judge_metrics(labels: Sequence[Any]) -> dict[str, float]:
     if not named:
         return {}
     counts = Counter(judge_metric_name(label) for label in named)
-    return {f"{PREFIX}/{JUDGE_KEY}/{name}": count / len(labels) for name, count in sorted(counts.items())}
+    return {f"{JUDGE_METRIC_PREFIX}{name}": count / len(labels) for name, count in sorted(counts.items())}
 
 
 def reward_metrics(

@@ -19,7 +19,7 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from perception_verl.integration.metrics import reward_metrics
+from perception_verl.integration.metrics import JUDGE_KEY, reward_metrics
 
 KvBatchGet = Callable[..., Any]
 
@@ -72,7 +72,7 @@ def with_reward_step_metrics(base: type) -> type:
             batch = super().step(metrics, timing_raw)
             import transfer_queue as tq
 
-            from perception_verl.scorer import EXTRA_KEYS, JUDGE_KEY
+            from perception_verl.scorer import EXTRA_KEYS
 
             colocated = None if self.get_reward_handles() is not None else [*EXTRA_KEYS, JUDGE_KEY]
             metrics.update(batch_reward_metrics(batch, tq.kv_batch_get, colocated_keys=colocated))
