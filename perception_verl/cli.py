@@ -3,7 +3,8 @@
 Each command forwards its arguments to the ``main`` of the module named beside it, so
 ``perception-verl score --input X --judge J`` is ``python -m perception_verl.score --input X --judge J``;
 both stay supported. ``perception-verl --help`` lists the commands, ``perception-verl <command> --help``
-its options.
+its options (each module's ``build_parser()``: a one-line purpose, the options, an example), and
+``perception-verl --version`` the package version.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Sequence
+
+from perception_verl import __version__
 
 # command -> (module whose main(argv) runs it, one line of help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -35,6 +38,7 @@ def usage() -> str:
     width = max(len(name) for name in COMMANDS)
     lines = [
         "usage: perception-verl <command> [options]   (perception-verl <command> --help for its options)",
+        "       perception-verl --version",
         "",
         "commands:",
     ]
@@ -48,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help"):
         (sys.stdout if args else sys.stderr).write(usage())
         return 0 if args else 2
+    if args[0] in ("-V", "--version"):
+        sys.stdout.write(f"perception-verl {__version__}\n")
+        return 0
     command, rest = args[0], args[1:]
     if command not in COMMANDS:
         sys.stderr.write(f"perception-verl: unknown command {command!r}\n\n{usage()}")

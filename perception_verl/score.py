@@ -241,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m perception_verl.score",
         description="Score saved generations (JSONL: response, ground_truth, optional annotations) offline.",
+        epilog="example:\n  perception-verl score --input generations.jsonl --judge lexical --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--input", required=True, type=Path, help="JSONL file, one generation per line")
     parser.add_argument(

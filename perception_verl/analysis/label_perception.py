@@ -223,10 +223,16 @@ def render(summary: dict[str, Any], out: Path) -> str:
     return "\n".join(lines)
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m perception_verl.analysis.label_perception",
         description="Label saved generations perception-correct or not with a judge (for McNemar's test).",
+        epilog=(
+            "example:\n"
+            "  perception-verl label-perception --generations base.jsonl --out base.labels.jsonl \\\n"
+            "      --judge sglang --judge-url http://HOST:30000 --judge-model Qwen/Qwen2.5-32B-Instruct-AWQ"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--generations", required=True, metavar="FILE.jsonl", help="saved generations")
     parser.add_argument("--out", required=True, metavar="LABELS.jsonl", help="labels to write")
@@ -249,7 +255,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     if not 0.0 < args.threshold <= 1.0:
         parser.error(f"--threshold must be in (0, 1], got {args.threshold}")

@@ -193,10 +193,14 @@ def _id_types(labels: Mapping[Any, bool]) -> str:
     return ", ".join(f"{kind} ({n})" for kind, n in counts.most_common()) or "none (empty file)"
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m perception_verl.analysis.mcnemar",
         description="McNemar's test on paired per-problem correctness of model A and model B.",
+        epilog=(
+            "example:\n  perception-verl mcnemar --labels-a base.labels.jsonl --labels-b trained.labels.jsonl"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
@@ -215,7 +219,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     if not 0.0 < args.alpha < 1.0:
         parser.error(f"--alpha must be in (0, 1), got {args.alpha}")

@@ -40,11 +40,20 @@ def _json_object(text: str) -> dict:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        prog="perception-verl collect-annotations",
         description=(
-            "Collect visual annotations: solve each problem k times with a multimodal model, keep the "
-            "solutions whose answer verifies, and have a text model extract atomic visual facts. "
-            "Results are appended to --output as they finish; rerun the same command to resume."
-        )
+            "Collect visual annotations (atomic facts about each figure) with LLM endpoints.\n\n"
+            "Solve each problem k times with a multimodal model, keep the solutions whose answer\n"
+            "verifies, and have a text model extract atomic visual facts. Results are appended to\n"
+            "--out as they finish; rerun the same command to resume."
+        ),
+        epilog=(
+            "example:\n"
+            "  perception-verl collect-annotations --input problems.parquet --out annotations.jsonl \\\n"
+            "      --solver-url http://HOST:8000 --solver-model Qwen/Qwen2.5-VL-72B-Instruct \\\n"
+            "      --extractor-url http://HOST:30000 --extractor-model Qwen/Qwen2.5-32B-Instruct-AWQ"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     data = parser.add_argument_group("input and output")
     data.add_argument(

@@ -65,10 +65,12 @@ def render(name: str, result: dict[str, Any]) -> str:
     )
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m perception_verl.evaluation.compare",
         description="McNemar's test between two evaluated runs, on accuracy and on perception labels.",
+        epilog="example:\n  perception-verl eval-compare --run-a scored/base --run-b scored/ours",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--run-a", required=True, type=Path, help="scoring --out folder or labels file of A")
     parser.add_argument("--run-b", required=True, type=Path, help="scoring --out folder or labels file of B")
@@ -80,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     if (args.perception_a is None) != (args.perception_b is None):
         parser.error("--perception-a and --perception-b go together")

@@ -10,6 +10,7 @@ an id. Prints one line per check and the settings that decide the numbers; exits
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +24,7 @@ from perception_verl.launch.checks import (
     check_manager,
     check_model_path,
 )
-from perception_verl.launch.dryrun import composed, run_main
+from perception_verl.launch.dryrun import composed, overrides_parser, run_main
 
 MANAGER_MODULE = "pkg://perception_verl.evaluation.reward_manager"
 MANAGER_NAME = "EvalRewardManager"
@@ -162,9 +163,22 @@ def run_checks(overrides: Sequence[str]) -> tuple[list[Check], list[str]]:
     return checks, settings
 
 
+def build_parser() -> argparse.ArgumentParser:
+    return overrides_parser(
+        "python -m perception_verl.evaluation.dryrun",
+        __doc__,
+        "  DRY_RUN=1 bash recipes/eval_qwen25vl_7b.sh   # the evaluation recipe's overrides\n"
+        "  DRY_RUN=1 CHECKPOINT=checkpoints/.../global_step_275 bash recipes/eval_qwen25vl_7b.sh",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     return run_main(
-        argv, run_checks, __doc__, title="perception-verl evaluation dry run", ready="ready to evaluate"
+        argv,
+        run_checks,
+        build_parser().format_help(),
+        title="perception-verl evaluation dry run",
+        ready="ready to evaluate",
     )
 
 

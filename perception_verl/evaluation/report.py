@@ -192,10 +192,12 @@ def build_report(series: Series, out: Path, *, title: str, source: str) -> dict[
     return plotted
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m perception_verl.evaluation.report",
         description="Plot a run's reward components, judge health, lengths and validation accuracy.",
+        epilog="example:\n  perception-verl eval-report --metrics run.jsonl --out report/",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--metrics", required=True, type=Path, help="verl file-logger jsonl")
     parser.add_argument("--out", required=True, type=Path, help="folder for the PNGs and report.md")
@@ -205,7 +207,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         series = read_metrics(args.metrics)
     except MetricsFileError as error:

@@ -199,6 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m perception_verl.evaluation.score",
         description="Score verl validation dumps into the per-benchmark accuracy table.",
+        epilog=(
+            "example:\n  perception-verl eval-score --dump eval_out/eval_base \\\n"
+            "      --data mathvista.parquet,mathverse.parquet --out scored/base --label base"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--dump", required=True, type=Path, help="a <step>.jsonl dump or validation_data_dir")
     parser.add_argument("--step", type=int, default=None, help="dump step to read (default: the highest)")

@@ -9,6 +9,7 @@ and the key training settings; exits 1 if any check failed, 0 otherwise.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -185,8 +186,32 @@ def run_main(
     return 0 if all(c.ok for c in checks) else 1
 
 
+def overrides_parser(prog: str, doc: str | None, example: str) -> argparse.ArgumentParser:
+    """The ``--help`` of a dry-run command: its doc and an example (the overrides are passed on as given)."""
+    return argparse.ArgumentParser(
+        prog=prog,
+        description=doc,
+        usage="%(prog)s [hydra overrides ...]",
+        epilog=f"example:\n{example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return overrides_parser(
+        "python -m perception_verl.launch.dryrun",
+        __doc__,
+        "  DRY_RUN=1 bash recipes/run_qwen25vl_7b.sh   # the recipe's overrides, as it would train\n"
+        "  perception-verl dry-run data.train_files=train.parquet data.val_files=test.parquet \\\n"
+        "      actor_rollout_ref.model.path=Qwen/Qwen2.5-VL-7B-Instruct \\\n"
+        "      reward.reward_manager.source=register reward.reward_manager.name=perception \\\n"
+        "      +reward.reward_kwargs.judge_urls=http://judge-host:30000 \\\n"
+        "      +reward.reward_kwargs.judge_model=Qwen/Qwen2.5-32B-Instruct-AWQ",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_main(argv, run_checks, __doc__)
+    return run_main(argv, run_checks, build_parser().format_help())
 
 
 if __name__ == "__main__":

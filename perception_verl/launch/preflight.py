@@ -14,8 +14,17 @@ import sys
 from collections.abc import Sequence
 
 
-def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m perception_verl.launch.preflight", description=__doc__)
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m perception_verl.launch.preflight",
+        description=__doc__,
+        epilog=(
+            "example:\n"
+            "  perception-verl preflight --judge-url http://judge-host:30000 \\\n"
+            "      --judge-model Qwen/Qwen2.5-32B-Instruct-AWQ --timeout-s 1800"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "--judge-url", "--urls", dest="urls", required=True,
         help="judge base URL(s), comma-separated replicas",
@@ -26,7 +35,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument("--timeout-s", type=float, default=20.0, help="bound on the whole wait (s)")
     parser.add_argument("--api-key-env", default=None, help="variable holding the API key")
-    return parser.parse_args(list(argv))
+    return parser
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    return build_parser().parse_args(list(argv))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
