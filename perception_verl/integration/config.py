@@ -52,22 +52,67 @@ class PerceptionRewardConfig:
     """
 
     weights: RewardWeights = field(default_factory=RewardWeights)
+    """The reward weights, set one by one as ``weights.<name>`` (see :class:`RewardWeights`)."""
     judge: str | None = None
+    """The perception judge: ``sglang`` (the LLM judge over HTTP: any OpenAI-compatible server, SGLang or
+    vLLM), ``lexical`` (offline word overlap, no LLM; only when named) or ``none`` (no perception; only with
+    ``weights.perception=0``). No default: implied ``sglang`` when ``judge_urls`` is set or verl launched
+    the judge, ``none`` when ``weights.perception=0``; otherwise the run stops at start naming this option.
+    """
     judge_urls: tuple[str, ...] = ()
+    """Judge base URL(s), a list or a comma-separated string; several are replicas. Empty with
+    ``judge=sglang``: the judge verl launched (``reward.reward_model.enable=True``).
+    """
     judge_model: str | None = None
+    """Served model name, checked against ``/v1/models`` at start; with a verl-launched judge it defaults to
+    ``reward.reward_model.model_path``.
+    """
     api_key_env: str | None = None
+    """Name of the environment variable holding the judge's API key (sent as a Bearer token, never
+    logged). Set the variable where Ray starts, not in Ray's ``runtime_env``.
+    """
     max_concurrency: int = 64
+    """Judge requests in flight per reward worker (total: ``reward.num_workers`` x this)."""
     timeout_s: float = 60.0
+    """Timeout of one judge request, in seconds."""
     max_retries: int = 4
+    """Retries of a judge request on timeouts, connection resets, 429 and 5xx (exponential back-off with full
+    jitter, ``Retry-After`` respected).
+    """
     health_timeout_s: float = 30.0
+    """Bound on the start-up health check in seconds, including the wait for a judge still loading (port not
+    open, ``/health`` 5xx), with a progress line.
+    """
     max_new_tokens: int = 512
+    """The judge's generation limit; a verdict cut off there is the failure kind ``truncated``."""
     constrained: bool = False
+    """Regex-constrained decoding of the verdict format, in the request field of the server's dialect (see
+    ``judge_server``).
+    """
     judge_server: str = "auto"
+    """The judge server's dialect: ``sglang``, ``vllm``, or ``auto`` (read from ``owned_by`` in ``/v1/models``
+    at the health check, and logged). With ``constrained=true`` an unknown server stops the run at start.
+    """
     failure_policy: str = "exclude"
+    """What a failed judge call does: ``exclude`` leaves the sample's perception term out and counts it (never
+    a 0); ``raise`` fails the step.
+    """
     annotations_key: str = DEFAULT_ANNOTATIONS_KEY
+    """Where a row's annotations are: a dotted path under ``reward_model.`` or ``extra_info.``."""
     max_response_chars: int = 6000
+    """Responses longer than this are cut (head and tail kept around an omission marker) before they are
+    judged.
+    """
     accuracy_timeout_s: float = 10.0
+    """Bound on one math-verify check in seconds, counted from its start in a worker process; past it the
+    process is killed (C code too), the answer scores 0 and is counted
+    (``reward/accuracy_timed_out/count``), the step goes on.
+    """
     judge_step_deadline_s: float = 600.0
+    """Judge budget of one sample in seconds, from its entry into ``run_single``: failed calls are retried
+    until then, so a shorter outage loses no verdict; past it ``failure_policy`` applies. ``judge=sglang``
+    only.
+    """
 
 
 _KEYS = (

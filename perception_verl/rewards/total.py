@@ -25,11 +25,19 @@ class RewardWeights:
     """Weights of the reward terms; all finite and >= 0, ``repetition_n`` an integer >= 1."""
 
     accuracy: float = 0.9
+    """Weight of the accuracy term (math-verify on the final answer, 0 or 1)."""
     format: float = 0.1
+    """Weight of the format term (``<think>``/``<answer>``/``\\boxed{}`` layout, 0 or 1)."""
     perception: float = 0.7
+    """Weight of the perception term (share of the annotations the judge finds); 0 is the paper's
+    accuracy-only baseline.
+    """
     repetition: float = 1.0
+    """Scale of the repetition penalty; 0 turns it off."""
     repetition_n: int = 20
+    """n-gram length of the repetition penalty, in words."""
     repetition_max_penalty: float = 2.0
+    """Penalty of a fully repetitive response (``-max * (1 - distinct / total)`` n-grams)."""
 
     def __post_init__(self) -> None:
         for name in _WEIGHT_FIELDS:
