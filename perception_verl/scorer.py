@@ -29,7 +29,7 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -130,6 +130,7 @@ def judge_client_config(
         max_retries=options.max_retries,
         health_timeout_s=options.health_timeout_s,
         server=options.judge_server,
+        max_reply_bytes=options.max_reply_bytes,
     )
 
 
@@ -263,6 +264,9 @@ class PerceptionScorer:
 
         client = judge_client_config(options, router, verl_model)
         self.judge_name = judge_label(options, client.urls, client.model)
+        if budgeted:
+            # One retry owner: the step-deadline judge retries by failure kind; its client tries once.
+            client = replace(client, max_retries=0)
         config = OpenAIChatJudgeConfig(
             client=client,
             max_new_tokens=options.max_new_tokens,

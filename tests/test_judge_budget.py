@@ -12,7 +12,8 @@ import pytest
 from perception_verl.client.dialects import DialectError
 from perception_verl.client.errors import JudgeUnavailable
 from perception_verl.judge.base import JudgeResult
-from perception_verl.judge.budget import DEADLINE_FAILURE, UNAVAILABLE_FAILURE, BudgetedJudge, retry_delay
+from perception_verl.client.backoff import backoff_delay
+from perception_verl.judge.budget import DEADLINE_FAILURE, UNAVAILABLE_FAILURE, BudgetedJudge
 
 
 class Flaky:
@@ -87,7 +88,7 @@ def test_malformed_answers_are_not_retried() -> None:
 def test_back_off_is_bounded_at_any_retry_count() -> None:
     rng = random.Random(0)
     for retry in (0, 1, 10, 1024, 10**9):
-        assert 0.0 <= retry_delay(retry, 0.5, 4.0, rng) <= 4.0
+        assert 0.0 <= backoff_delay(retry, 0.5, 4.0, rng) <= 4.0
     with pytest.raises(ValueError, match="deadline_s"):
         BudgetedJudge(Flaky([]), deadline_s=0)
 

@@ -1,10 +1,24 @@
 """An async client for OpenAI-compatible chat servers (SGLang, vLLM, or SGLang's router).
 
 One :class:`ChatClient` holds one aiohttp session with a keep-alive connector, opened lazily on the
-event loop that first uses it. Requests are bounded by a semaphore (``max_concurrency``), each has
-its own timeout, and timeouts, connection faults, malformed bodies, 429 and 5xx are retried with
-exponential backoff and full jitter; any other 4xx fails at once. Requests are spread over the
-configured replicas (see :mod:`perception_verl.client.replicas`).
+event loop that first uses it. Requests are bounded by a semaphore (``max_concurrency``) and each has
+its own timeout. Requests are spread over the configured replicas (see
+:mod:`perception_verl.client.replicas`).
+
+Retries: one owner. In training the deadline-aware judge
+(:class:`~perception_verl.judge.budget.BudgetedJudge`) owns every retry: its client is built with
+``max_retries=0`` and makes single attempts, each cut off when the step deadline's time is up.
+``max_retries`` retries inside :meth:`ChatClient.chat` only where
+no budget owner exists (the offline CLIs). Either way :func:`perception_verl.client.failures.retryable`
+decides which failure kinds are retried and :func:`perception_verl.client.backoff.backoff_delay` how
+long to wait (a ``Retry-After`` hint honoured up to ``backoff_max_s``).
+
+Hostile servers: no redirect is followed (a 3xx is the failure kind ``redirect``, naming its
+``Location``); a reply is read up to ``max_reply_bytes`` (default sized from the call's
+``max_tokens``) and a larger one is the failure kind ``oversize``; a 400 saying the context is too
+short is the kind ``context_length``. A judge URL with ``user:password@`` in it is refused
+(:func:`~perception_verl.client.redact.userinfo_error`); every URL in a message goes through
+:func:`~perception_verl.client.redact.safe_url`.
 
 Event loops: aiohttp sessions and asyncio semaphores belong to the loop they were made on. When the
 client is used from a different running loop than before (a worker calling ``asyncio.run`` per
@@ -31,6 +45,7 @@ import json
 import logging
 import os
 import random
+import re
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -39,7 +54,8 @@ from typing import Any
 
 import aiohttp
 
-from perception_verl.client.backoff import capped_doubling
+from perception_verl.client import failures
+from perception_verl.client.backoff import backoff_delay
 from perception_verl.client.dialects import (
     DialectError,
     check_setting,
@@ -48,7 +64,7 @@ from perception_verl.client.dialects import (
     resolve_dialect,
 )
 from perception_verl.client.errors import ChatError, JudgeUnavailable
-from perception_verl.client.redact import mask_secret, masked_snippet
+from perception_verl.client.redact import has_userinfo, mask_secret, masked_snippet, safe_url, userinfo_error
 from perception_verl.client.replicas import Replica, ReplicaPool, with_scheme
 
 logger = logging.getLogger(__name__)
@@ -58,12 +74,35 @@ _MIN_PROBE_S = 1.0
 """The least time a start-up probe is given, even at the deadline: a probe clipped to the last
 milliseconds would report a timeout instead of the fault (``connection refused``) it would have seen."""
 
+REPLY_BYTES_PER_TOKEN = 64
+"""Reply bytes allowed per requested token: a token is at most a few characters, each at most 6 bytes
+as a JSON ``\\uXXXX`` escape, so an honest reply stays far below this."""
+REPLY_ENVELOPE_BYTES = 64 * 1024
+"""Bytes allowed on top for the JSON envelope (ids, usage, logprobs set to null, ...)."""
+ERROR_BODY_BYTES = 64 * 1024
+"""How much of an error answer's body is read (only its first 200 characters are shown)."""
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CONTEXT_LENGTH = re.compile(r"context length|context window|maximum context|max_model_len|too long", re.I)
 
-def normalize_url(url: str) -> str:
-    """``host:port``, ``http://host:port/`` or ``http://host:port/v1`` -> ``http://host:port``."""
+
+def reply_bound(max_tokens: int, max_reply_bytes: int | None = None) -> int:
+    """Bytes of a chat reply the client reads: ``max_reply_bytes``, else sized from ``max_tokens``."""
+    if max_reply_bytes:
+        return max_reply_bytes
+    return REPLY_ENVELOPE_BYTES + REPLY_BYTES_PER_TOKEN * max(int(max_tokens), 1)
+
+
+def normalize_url(url: str, *, api_key_env: str | None = None) -> str:
+    """``host:port``, ``http://host:port/`` or ``http://host:port/v1`` -> ``http://host:port``.
+
+    ValueError for an empty URL, and for one with ``user:password@`` in it (the message shows it masked
+    and names the options that carry a key instead, and both sources when ``api_key_env`` is set too).
+    """
     text = url.strip()
     if not text:
         raise ValueError("judge URL is empty")
+    if has_userinfo(text):
+        raise ValueError(userinfo_error(text, api_key_env))
     text = with_scheme(text).rstrip("/")
     if text.endswith("/v1"):
         text = text[: -len("/v1")]
@@ -72,7 +111,13 @@ def normalize_url(url: str) -> str:
 
 @dataclass(frozen=True)
 class ChatClientConfig:
-    """Where the chat server is and how hard to try. ``urls`` are replicas of one model."""
+    """Where the chat server is and how hard to try. ``urls`` are replicas of one model.
+
+    ``api_key_env`` names the environment variable holding the API key (the key itself is never an
+    option). ``max_retries`` is for callers with no retry owner (the offline CLIs); the training judge
+    sets it to 0 and retries by failure kind within the step deadline. ``max_reply_bytes`` bounds how
+    much of a reply is read (``None``: sized from each call's ``max_tokens``, see :func:`reply_bound`).
+    """
 
     urls: tuple[str, ...]
     model: str
@@ -86,6 +131,7 @@ class ChatClientConfig:
     health_poll_s: float = 2.0
     replica_cooldown_s: float = 5.0
     server: str = "auto"
+    max_reply_bytes: int | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -95,7 +141,15 @@ class ChatClientConfig:
         urls = (self.urls,) if isinstance(self.urls, str) else tuple(self.urls)
         if not urls:
             raise ValueError("ChatClientConfig.urls: at least one judge URL is required")
-        object.__setattr__(self, "urls", tuple(normalize_url(u) for u in urls))
+        if self.api_key_env is not None and not _ENV_NAME.fullmatch(self.api_key_env):
+            raise ValueError(
+                "ChatClientConfig.api_key_env (api_key_env / --api-key-env) takes the NAME of an environment "
+                "variable holding the key, and this value is not one (not shown: it may be the key itself); "
+                "export the key, e.g. JUDGE_API_KEY=..., and pass --api-key-env JUDGE_API_KEY"
+            )
+        object.__setattr__(
+            self, "urls", tuple(normalize_url(u, api_key_env=self.api_key_env) for u in urls)
+        )
         if not self.model:
             raise ValueError("ChatClientConfig.model: the served model name is required")
         positive = {
@@ -112,6 +166,7 @@ class ChatClientConfig:
             "backoff_base_s": self.backoff_base_s,
             "backoff_max_s": self.backoff_max_s,
             "replica_cooldown_s": self.replica_cooldown_s,
+            "max_reply_bytes": self.max_reply_bytes or 0,
         }
         for name, value in non_negative.items():
             if value < 0:
@@ -156,16 +211,9 @@ def parse_usage(payload: Any) -> Usage | None:
     return Usage(_count(usage.get("prompt_tokens")) or 0, _count(usage.get("completion_tokens")) or 0, cached)
 
 
-def backoff_delay(retry: int, base_s: float, max_s: float, rng: random.Random) -> float:
-    """Full-jitter exponential backoff: uniform in [0, min(max_s, base_s * 2**retry)]."""
-    return rng.uniform(0.0, capped_doubling(base_s, retry, max_s))
-
-
 def is_retryable(kind: str) -> bool:
-    """Timeouts, connection faults, bad bodies, 429 and 5xx are retried; other HTTP errors are not."""
-    if kind in ("timeout", "connection", "reset", "bad_json", "http_429"):
-        return True
-    return kind.startswith("http_5")
+    """The one rule of :func:`perception_verl.client.failures.retryable` (kept under its old name)."""
+    return failures.retryable(kind)
 
 
 def parse_chat_completion(raw: bytes) -> tuple[str, str | None]:
@@ -353,13 +401,15 @@ class ChatClient:
 
     async def _probe(self, state: _LoopState, url: str) -> str | None:
         try:
-            async with state.session.get(f"{url}/health") as resp:
+            async with state.session.get(f"{url}/health", allow_redirects=False) as resp:
                 if resp.status != 200:
-                    return f"GET /health returned HTTP {resp.status}"
-            async with state.session.get(f"{url}/v1/models") as resp:
+                    return f"GET /health returned HTTP {resp.status}{_redirect_note(resp)}"
+            async with state.session.get(f"{url}/v1/models", allow_redirects=False) as resp:
                 if resp.status != 200:
-                    return f"GET /v1/models returned HTTP {resp.status}"
-                raw = await resp.read()
+                    return f"GET /v1/models returned HTTP {resp.status}{_redirect_note(resp)}"
+                raw = await _read_bounded(resp, ERROR_BODY_BYTES * 16)
+            if raw is None:
+                return f"GET /v1/models answered more than {ERROR_BODY_BYTES * 16} bytes (not read further)"
         except aiohttp.ClientConnectorError as err:
             return f"connection refused or host unreachable ({self._redact(str(err.os_error))})"
         except aiohttp.ClientError as err:
@@ -408,6 +458,7 @@ class ChatClient:
             assert self.dialect is not None
             body.update(regex_fields(self.dialect, regex))
         payload = json.dumps(body)
+        limit = reply_bound(max_tokens, self.config.max_reply_bytes)
         started = time.perf_counter()
         counters = self._stats.counters
         last: ChatError | None = None
@@ -417,7 +468,7 @@ class ChatClient:
                 await asyncio.sleep(self._delay(attempt - 1, last))
             replica = self._pool.pick()
             try:
-                text, finish, usage = await self._send(state, replica, payload)
+                text, finish, usage = await self._send(state, replica, payload, limit)
             except ChatError as err:
                 err.attempts = attempt + 1
                 counters[f"errors.{err.kind}"] += 1
@@ -444,13 +495,10 @@ class ChatClient:
 
     def _delay(self, retry: int, err: ChatError) -> float:
         cfg = self.config
-        delay = backoff_delay(retry, cfg.backoff_base_s, cfg.backoff_max_s, self._rng)
-        if err.retry_after_s is not None:
-            delay = max(delay, min(err.retry_after_s, cfg.backoff_max_s))
-        return delay
+        return backoff_delay(retry, cfg.backoff_base_s, cfg.backoff_max_s, self._rng, err.retry_after_s)
 
     async def _send(
-        self, state: _LoopState, replica: Replica, payload: str
+        self, state: _LoopState, replica: Replica, payload: str, limit: int
     ) -> tuple[str, str | None, Usage | None]:
         url = replica.url
         stats = self._stats
@@ -465,10 +513,12 @@ class ChatClient:
                     f"{url}{_CHAT_PATH}",
                     data=payload,
                     timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
+                    allow_redirects=False,
                 ) as resp:
                     status = resp.status
                     retry_after = resp.headers.get("Retry-After")
-                    raw = await resp.read()
+                    location = resp.headers.get("Location")
+                    raw = await _read_bounded(resp, limit if status == 200 else ERROR_BODY_BYTES)
             except asyncio.TimeoutError:
                 raise ChatError(
                     "timeout", f"no answer from {url} within {self.config.timeout_s:g} s"
@@ -484,13 +534,31 @@ class ChatClient:
             finally:
                 stats.in_flight -= 1
                 replica.in_flight -= 1
-        if status != 200:
-            snippet = masked_snippet(raw.decode("utf-8", "replace"), self._api_key, 200)
+        if 300 <= status < 400:
+            where = self._redact(safe_url(location)) if location else "nowhere (no Location)"
             raise ChatError(
-                f"http_{status}",
+                failures.REDIRECT,
+                f"{url}{_CHAT_PATH} answered HTTP {status} redirecting to {where}; redirects are not "
+                "followed (the prompt would go to another host): point the judge URL at the server itself",
+            )
+        if raw is None and status == 200:
+            raise ChatError(
+                failures.OVERSIZE,
+                f"{url}{_CHAT_PATH} sent a reply larger than {limit} bytes (max_reply_bytes; default sized "
+                "from max_new_tokens); not read further",
+            )
+        if status != 200:
+            text = (raw or b"").decode("utf-8", "replace")
+            snippet = masked_snippet(text, self._api_key, 200)
+            kind = f"http_{status}"
+            if status == 400 and _CONTEXT_LENGTH.search(text):
+                kind = failures.CONTEXT_LENGTH
+            raise ChatError(
+                kind,
                 f"{url}{_CHAT_PATH} answered HTTP {status}: {snippet}",
                 retry_after_s=_parse_retry_after(retry_after),
             )
+        assert raw is not None
         try:
             text, finish, usage = parse_chat_reply(raw)
         except ValueError as err:
@@ -524,6 +592,28 @@ def _still_loading(problem: str | None) -> bool:
     return problem is not None and problem.startswith(
         ("connection refused", "GET /health returned HTTP 5", "GET /v1/models returned HTTP 5")
     )
+
+
+async def _read_bounded(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The body of ``resp`` (decompressed), or None once it passes ``limit`` bytes (not read further)."""
+    length = resp.content_length
+    if length is not None and length > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _redirect_note(resp: aiohttp.ClientResponse) -> str:
+    if not 300 <= resp.status < 400:
+        return ""
+    location = resp.headers.get("Location")
+    return f" (a redirect to {safe_url(location) if location else 'nowhere'}, not followed)"
 
 
 def _parse_retry_after(value: str | None) -> float | None:

@@ -9,7 +9,10 @@ class ChatError(PerceptionVerlError, RuntimeError):
     """A chat request that failed for good (after its retries, or at once for a non-retryable answer).
 
     ``kind`` names the last fault: ``"timeout"``, ``"connection"`` (could not connect),
-    ``"reset"`` (connection dropped mid-request), ``"http_<status>"`` or ``"bad_json"``.
+    ``"reset"`` (connection dropped mid-request), ``"http_<status>"``, ``"context_length"`` (a 400 saying
+    the request exceeds the judge's context), ``"redirect"`` (a 3xx, never followed), ``"oversize"`` (a
+    reply past the size bound) or ``"bad_json"``; :func:`perception_verl.client.failures.retryable` says
+    which are worth another try.
     ``attempts`` counts the HTTP requests this call sent; ``retry_after_s`` is the server's
     ``Retry-After`` hint, when it gave one.
     """

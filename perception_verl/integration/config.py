@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from perception_verl.client.dialects import SERVER_SETTINGS
+from perception_verl.client.redact import has_userinfo, safe_url, userinfo_error
 from perception_verl.client.replicas import with_scheme
 from perception_verl.errors import PerceptionVerlError
 from perception_verl.rewards.total import RewardWeights
@@ -29,7 +30,9 @@ DEFAULT_ANNOTATIONS_KEY = "reward_model.annotations"
 ANNOTATION_ROOTS = ("reward_model", "extra_info")
 
 # Options that only an HTTP judge reads: setting one with judge=lexical is a mistake, not a no-op.
-_SGLANG_ONLY = ("judge_urls", "judge_model", "api_key_env", "judge_step_deadline_s", "judge_server")
+_SGLANG_ONLY = (
+    "judge_urls", "judge_model", "api_key_env", "judge_step_deadline_s", "judge_server", "max_reply_bytes",
+)  # fmt: skip
 _WEIGHT_KEYS = ("accuracy", "format", "perception", "repetition", "repetition_n", "repetition_max_penalty")
 
 
@@ -77,7 +80,8 @@ class PerceptionRewardConfig:
     """Timeout of one judge request, in seconds."""
     max_retries: int = 4
     """Retries of a judge request on timeouts, connection resets, 429 and 5xx (exponential back-off with full
-    jitter, ``Retry-After`` respected).
+    jitter, ``Retry-After`` respected, capped) in the offline tools. Unused in training: there the step
+    deadline (``judge_step_deadline_s``) owns every retry and the client tries each request once.
     """
     health_timeout_s: float = 30.0
     """Bound on the start-up health check in seconds, including the wait for a judge still loading (port not
@@ -109,9 +113,14 @@ class PerceptionRewardConfig:
     (``reward/accuracy_timed_out/count``), the step goes on.
     """
     judge_step_deadline_s: float = 600.0
-    """Judge budget of one sample in seconds, from its entry into ``run_single``: failed calls are retried
-    until then, so a shorter outage loses no verdict; past it ``failure_policy`` applies. ``judge=sglang``
-    only.
+    """Judge budget of one sample in seconds, from its entry into ``run_single``: failed calls of a retryable
+    kind (timeout, connection, 5xx, 429) are retried until then, so a shorter outage loses no verdict; a
+    final kind (other 4xx, ``context_length``, auth, ``redirect``, ``oversize``) ends the call at once;
+    past it ``failure_policy`` applies. ``judge=sglang`` only.
+    """
+    max_reply_bytes: int | None = None
+    """Bound on the bytes of one judge reply; a larger one is not read further and is the failure kind
+    ``oversize``. Default: sized from ``max_new_tokens`` (64 KiB + 64 bytes a token). ``judge=sglang`` only.
     """
 
 
@@ -133,6 +142,7 @@ _KEYS = (
     "max_response_chars",
     "accuracy_timeout_s",
     "judge_step_deadline_s",
+    "max_reply_bytes",
 )
 
 
@@ -198,7 +208,7 @@ def _optional_text(key: str, value: Any) -> str | None:
     return value.strip()
 
 
-def _urls(value: Any) -> tuple[str, ...]:
+def _urls(value: Any, key_env: Any = None) -> tuple[str, ...]:
     if value is None:
         return ()
     items = value.split(",") if isinstance(value, str) else value
@@ -213,9 +223,12 @@ def _urls(value: Any) -> tuple[str, ...]:
         url = item.strip().rstrip("/")
         if not url:
             continue
+        if has_userinfo(url):
+            key_env = key_env if isinstance(key_env, str) and key_env.strip() else None
+            raise RewardConfigError(f"option 'judge_urls': {userinfo_error(url, key_env)}")
         url = with_scheme(url)
         if not url.startswith(("http://", "https://")):
-            raise RewardConfigError(f"option 'judge_urls' entry {item!r} is not an http(s) URL")
+            raise RewardConfigError(f"option 'judge_urls' entry {safe_url(item)!r} is not an http(s) URL")
         urls.append(url)
     return tuple(urls)
 
@@ -268,11 +281,11 @@ def from_kwargs(kwargs: Mapping[str, Any] | None) -> PerceptionRewardConfig:
     if "judge" in raw:
         values["judge"] = _choice("judge", raw["judge"], JUDGE_BACKENDS)
     if "judge_urls" in raw:
-        values["judge_urls"] = _urls(raw["judge_urls"])
+        values["judge_urls"] = _urls(raw["judge_urls"], raw.get("api_key_env"))
     for key in ("judge_model", "api_key_env"):
         if key in raw:
             values[key] = _optional_text(key, raw[key])
-    for key in ("max_concurrency", "max_new_tokens", "max_response_chars"):
+    for key in ("max_concurrency", "max_new_tokens", "max_response_chars", "max_reply_bytes"):
         if key in raw:
             values[key] = _number(key, raw[key], integer=True, minimum=1)
     if "max_retries" in raw:
@@ -345,5 +358,5 @@ def judge_label(options: PerceptionRewardConfig, urls: tuple[str, ...] = (), mod
     if options.judge != "sglang":
         return str(options.judge)
     model = model or options.judge_model or "?"
-    where = ",".join(urls or options.judge_urls) or "verl-launched"
+    where = ",".join(safe_url(url) for url in urls or options.judge_urls) or "verl-launched"
     return f"sglang:{model}@{where}"

@@ -19,6 +19,7 @@ class JudgeResult:
     ``requests`` counts HTTP requests this call sent (0 for a cache hit or an offline judge);
     ``prompt_tokens``, ``cached_tokens`` (prompt tokens the server found in its prefix cache, 0 where
     it does not report them) and ``completion_tokens`` sum the ``usage`` of those requests.
+    ``retry_after_s`` is the server's ``Retry-After`` hint of a failed request, when it gave one.
     """
 
     verdicts: tuple[int, ...] | None
@@ -29,6 +30,7 @@ class JudgeResult:
     prompt_tokens: int = 0
     cached_tokens: int = 0
     completion_tokens: int = 0
+    retry_after_s: float | None = None
 
     @property
     def ok(self) -> bool:

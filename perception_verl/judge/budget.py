@@ -1,13 +1,19 @@
-"""A step-level judge budget: failed judge calls are retried until a deadline, and nothing raises.
+"""A step-level judge budget: the one owner of retries; failed judge calls are retried by kind until a
+deadline, and nothing raises.
 
-:class:`BudgetedJudge` wraps any :class:`~perception_verl.judge.base.Judge`. A call that fails
-(server down, timeouts, HTTP errors, even an exception the backend promised not to raise) is tried
-again, with capped exponential back-off, until ``deadline_s`` after ``started``; a judge outage shorter
-than the deadline therefore loses no verdict. Past the deadline the last failure is returned (the
-reward manager's failure policy then applies), and a call still in flight at the deadline is
-abandoned, so a judge slower than its timeout cannot stretch the step beyond the deadline either.
-Answers that stay malformed after the backend's re-asks are not retried (greedy decoding repeats
-them).
+:class:`BudgetedJudge` wraps any :class:`~perception_verl.judge.base.Judge`. In training it is the only
+place that retries (the HTTP client under it makes single attempts, ``max_retries=0``). A call whose
+failure kind may go away (:func:`perception_verl.client.failures.retryable`: server down, timeouts,
+5xx, 429, even an exception the backend promised not to raise) is tried again, with the one back-off
+(:func:`perception_verl.client.backoff.backoff_delay`, a ``Retry-After`` hint honoured up to
+``retry_max_s``), until ``deadline_s`` after ``started``; a judge outage shorter than the deadline
+therefore loses no verdict. A final kind (other 4xx, ``context_length``, auth, ``redirect``,
+``oversize``, ``truncated``, and answers still malformed after the backend's re-asks, which greedy
+decoding repeats) ends the call at once: the sample's perception is excluded in milliseconds, not at
+the deadline. Past the deadline the last failure is returned (the reward manager's failure policy then
+applies), and a call still in flight at the deadline is abandoned, so a judge slower than its timeout
+cannot stretch the step beyond the deadline either. Every outcome is counted by kind
+(``failed.<kind>``, ``retried.<kind>``).
 
 A judge unreachable when a loop starts it (:meth:`BudgetedJudge.start`) does not raise either: the
 reward manager's constructor already stopped the run if no judge answered at start, so a judge that
@@ -30,8 +36,10 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 
+from perception_verl.client import failures
+from perception_verl.client.backoff import backoff_delay
 from perception_verl.client.errors import JudgeUnavailable
-from perception_verl.judge.base import TRUNCATED, Judge, JudgeResult
+from perception_verl.judge.base import Judge, JudgeResult
 
 logger = logging.getLogger(__name__)
 
@@ -41,21 +49,11 @@ DEADLINE_FAILURE = "step_deadline"
 UNAVAILABLE_FAILURE = "unavailable"
 """Failure kind of a call whose try to start the judge (its health check) found no usable server."""
 
-MAX_BACKOFF_EXPONENT = 16
-"""Back-off doubles at most this many times (the arithmetic stays bounded at any retry count)."""
-
-
-def retry_delay(retry: int, base_s: float, max_s: float, rng: random.Random) -> float:
-    """Jittered back-off for retry ``retry`` (0-based), at most ``min(max_s, base_s * 2**retry)``."""
-    ceiling = min(max_s, base_s * 2.0 ** min(max(retry, 0), MAX_BACKOFF_EXPONENT))
-    return rng.uniform(min(base_s / 2.0, ceiling), ceiling)
 
 
 def retryable(result: JudgeResult) -> bool:
-    """Every failure is worth another try except an answer still malformed after the re-asks or one cut
-    off at the token budget (``truncated``: the same budget would cut it again)."""
-    failure = result.failure or ""
-    return not result.ok and not failure.startswith("malformed") and failure != TRUNCATED
+    """A failed result whose kind is worth another try (:func:`perception_verl.client.failures.retryable`)."""
+    return not result.ok and failures.retryable(result.failure)
 
 
 class BudgetedJudge:
@@ -147,10 +145,11 @@ class BudgetedJudge:
             completion_tokens += result.completion_tokens
             if not retryable(result):
                 break
-            delay = retry_delay(retry, self.retry_base_s, self.retry_max_s, self._rng)
+            delay = backoff_delay(retry, self.retry_base_s, self.retry_max_s, self._rng, result.retry_after_s)
             if self._clock() + delay >= deadline:
                 break
             self.counters["retries"] += 1
+            self.counters[f"retried.{result.failure}"] += 1
             retry += 1
             await asyncio.sleep(delay)
         if result.ok:
@@ -170,7 +169,8 @@ class BudgetedJudge:
         )
 
     def metrics(self) -> dict[str, int]:
-        """Budget counters (calls, ok, recovered, retries, failed.<kind>), then the inner judge's."""
+        """Budget counters (calls, ok, recovered, retries, retried.<kind>, failed.<kind>), then the inner
+        judge's."""
         out = {f"budget.{k}": v for k, v in self.counters.items()}
         inner_metrics = getattr(self.inner, "metrics", None)
         if callable(inner_metrics):

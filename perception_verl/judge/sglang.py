@@ -13,10 +13,13 @@ A reply cut off at ``max_new_tokens`` (``finish_reason=length``) is the failure 
 counted on its own and not re-asked (the same budget would cut the answer again). Every reply's token
 usage is summed into the result (``prompt_tokens``, ``cached_tokens``, ``completion_tokens``).
 
-Malformed answers are re-asked (``reask`` times). Greedy decoding would give the same answer to
-the same prompt, so a re-ask sends the conversation so far plus the judge's faulty answer and a
-short correction naming the expected tags; the shared prompt prefix is unchanged, so SGLang's
-radix cache still serves it.
+Malformed answers are re-asked (``reask`` times: the malformed kind's budget; no other failure is
+re-asked here, and a failed request is not retried here either: the step-deadline judge,
+:class:`~perception_verl.judge.budget.BudgetedJudge`, owns retries). Greedy decoding would give the
+same answer to the same prompt, so a re-ask sends the conversation so far plus the judge's faulty
+answer, cut to :func:`reask_excerpt` (at most ``REASK_CHARS_PER_TOKEN * max_new_tokens`` characters:
+a hostile 30 MB answer is never sent back), and a short correction naming the expected tags; the shared
+prompt prefix is unchanged, so SGLang's radix cache still serves it.
 
 Judge faults never raise: a request that fails after the client's retries, or an answer still
 malformed after the re-asks, gives a :class:`JudgeResult` with ``verdicts=None`` and ``failure``
@@ -44,6 +47,15 @@ from perception_verl.judge.verdict import VerdictError, parse_verdicts
 logger = logging.getLogger(__name__)
 
 CacheKey = tuple[tuple[str, ...], str]
+
+REASK_CHARS_PER_TOKEN = 8
+"""Characters of a malformed answer a re-ask sends back, per token of the judge's answer budget."""
+
+
+def reask_excerpt(text: str, max_new_tokens: int) -> str:
+    """The part of a malformed answer a re-ask quotes: its head, at most 8 characters a budget token."""
+    limit = REASK_CHARS_PER_TOKEN * max(max_new_tokens, 1)
+    return text if len(text) <= limit else text[:limit] + " [...]"
 
 
 @dataclass(frozen=True)
@@ -160,7 +172,14 @@ class OpenAIChatJudge:
         result = await asyncio.shield(task)
         latency = time.perf_counter() - started
         if shared:
-            return JudgeResult(result.verdicts, result.failure, latency, requests=0, cached=True)
+            return JudgeResult(
+                result.verdicts,
+                result.failure,
+                latency,
+                requests=0,
+                cached=True,
+                retry_after_s=result.retry_after_s,
+            )
         return JudgeResult(
             result.verdicts,
             result.failure,
@@ -170,6 +189,7 @@ class OpenAIChatJudge:
             prompt_tokens=result.prompt_tokens,
             cached_tokens=result.cached_tokens,
             completion_tokens=result.completion_tokens,
+            retry_after_s=result.retry_after_s,
         )
 
     def _settle(self, key: CacheKey, task: asyncio.Task[JudgeResult]) -> None:
@@ -199,8 +219,8 @@ class OpenAIChatJudge:
             except ChatError as err:
                 tally.requests += err.attempts
                 self._counters[f"failed.{err.kind}"] += 1
-                logger.warning("judge request failed for good: %s", err)
-                return tally.result(None, err.kind)
+                logger.warning("judge request failed: %s", err)
+                return tally.result(None, err.kind, err.retry_after_s)
             tally.add(reply)
             if reply.finish_reason == "length":
                 self._counters[f"failed.{TRUNCATED}"] += 1
@@ -216,7 +236,7 @@ class OpenAIChatJudge:
                 self._counters[f"malformed.{kind}"] += 1
                 messages = [
                     *base,
-                    {"role": "assistant", "content": reply.text},
+                    {"role": "assistant", "content": reask_excerpt(reply.text, self.config.max_new_tokens)},
                     {"role": "user", "content": reask_message(n)},
                 ]
                 continue
@@ -252,7 +272,9 @@ class _Tally:
             self.cached_tokens += reply.usage.cached_tokens or 0
             self.completion_tokens += reply.usage.completion_tokens
 
-    def result(self, verdicts: tuple[int, ...] | None, failure: str | None) -> JudgeResult:
+    def result(
+        self, verdicts: tuple[int, ...] | None, failure: str | None, retry_after_s: float | None = None
+    ) -> JudgeResult:
         return JudgeResult(
             verdicts=verdicts,
             failure=failure,
@@ -260,6 +282,7 @@ class _Tally:
             prompt_tokens=self.prompt_tokens,
             cached_tokens=self.cached_tokens,
             completion_tokens=self.completion_tokens,
+            retry_after_s=retry_after_s,
         )
 
 
