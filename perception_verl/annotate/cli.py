@@ -17,6 +17,7 @@ from perception_verl.annotate.pipeline import PipelineConfig, RunSummary, run_pi
 from perception_verl.annotate.sources import Columns, Problem, load_problems
 from perception_verl.annotate.store import ResultStore, StoreError
 from perception_verl.client import ChatClient, ChatClientConfig, JudgeUnavailable
+from perception_verl.client.cli_secrets import refuse_secret_flags
 from perception_verl.client.replicas import url_list
 from perception_verl.data.loading import SourceError
 
@@ -106,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--log-level", default="INFO")
+    refuse_secret_flags(parser)
     return parser
 
 

@@ -37,6 +37,7 @@ from typing import Any
 from tqdm import tqdm
 
 from perception_verl.atomic import write_atomically
+from perception_verl.client.cli_secrets import refuse_secret_flags
 from perception_verl.errors import PerceptionVerlError
 from perception_verl.evaluation.answers import (
     AnswerCheck,
@@ -249,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ground-truth-key", default=DumpKeys.ground_truth)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    refuse_secret_flags(parser)
     return parser
 
 

@@ -14,6 +14,7 @@ import argparse
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from perception_verl.client.cli_secrets import refuse_secret_flags
 from perception_verl.client.dialects import SERVER_SETTINGS
 from perception_verl.client.replicas import url_list
 from perception_verl.judge.base import TRUNCATED, JudgeResult
@@ -32,13 +33,25 @@ def add_http_judge_args(parser: argparse.ArgumentParser) -> None:
         "--judge-server", choices=SERVER_SETTINGS, default=None,
         help="the judge server's dialect (default: auto, read at the health check; --judge vllm: vllm)",
     )  # fmt: skip
-    parser.add_argument("--api-key-env", help="environment variable holding the judge's API key")
+    parser.add_argument(
+        "--api-key-env", metavar="NAME",
+        help="NAME of the environment variable holding the judge's API key, sent as a Bearer token (the key "
+        "itself is never a flag or part of --judge-url: it would show in the process list and in messages)",
+    )  # fmt: skip
+    refuse_secret_flags(parser)
     parser.add_argument("--constrained", action="store_true", help="regex-constrained verdicts")
     parser.add_argument("--max-new-tokens", type=int, default=512, help="judge answer budget (default 512)")
     parser.add_argument("--reask", type=int, default=1, help="re-asks on a malformed verdict (default 1)")
     parser.add_argument("--max-response-chars", type=int, default=6000)
     parser.add_argument("--timeout-s", type=float, default=60.0)
-    parser.add_argument("--max-retries", type=int, default=4)
+    parser.add_argument(
+        "--max-retries", type=int, default=4,
+        help="retries of a failed request of a retryable kind: timeout, connection, 429, 5xx (default 4)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-reply-bytes", type=int, default=None, metavar="N",
+        help="bound on one judge reply; a larger one fails as 'oversize' (default: 64 KiB + 64 a token)",
+    )  # fmt: skip
     parser.add_argument(
         "--health-timeout-s", type=float, default=30.0,
         help="bound on waiting for a judge still loading (default 30)",
@@ -106,6 +119,7 @@ def judge_options(args: argparse.Namespace, concurrency: int) -> Any:
         timeout_s=args.timeout_s,
         max_retries=args.max_retries,
         health_timeout_s=args.health_timeout_s,
+        max_reply_bytes=args.max_reply_bytes,
         max_new_tokens=args.max_new_tokens,
         constrained=args.constrained,
         judge_server=judge_server(args),

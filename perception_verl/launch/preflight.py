@@ -13,6 +13,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from perception_verl.client.cli_secrets import refuse_secret_flags
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -35,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument("--timeout-s", type=float, default=20.0, help="bound on the whole wait (s)")
     parser.add_argument("--api-key-env", default=None, help="variable holding the API key")
+    refuse_secret_flags(parser)
     return parser
 
 
