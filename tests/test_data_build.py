@@ -504,8 +504,8 @@ def test_sigkill_during_write_keeps_previous_output(fixture_dir, built, tmp_path
         # Blocks until the child reports it is held mid-write (or exits: end of file).
         lines = iter(process.stdout.readline, "")
         assert any(line.strip() == marker for line in lines), "the build never reached the write"
-        temps = [p for p in out.iterdir() if p.name.endswith(".tmp")]
-        assert len(temps) == 1 and temps[0].name.startswith(".train.parquet.")
+        temps = [p for p in out.iterdir() if p.name.startswith(".pv-splits.")]
+        assert len(temps) == 1 and temps[0].is_dir()  # the new set, staged in a fresh hidden folder
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
     finally:
@@ -514,12 +514,11 @@ def test_sigkill_during_write_keeps_previous_output(fixture_dir, built, tmp_path
             process.wait()
     for name, data in previous.items():
         assert (out / name).read_bytes() == data
-    # A fresh run completes, names the leftover temporary file, and is not affected by it.
+    # A fresh run completes, removes the interrupted build's staged folder (naming it), and is not
+    # affected by it.
     result = build(fixture_dir, out)
-    assert (
-        f"leftover temporary file(s) from an interrupted write, safe to delete once no build runs: {temps[0]}"
-        in (result.stderr)
-    )
+    assert f"removed a stale temporary of an interrupted build: {temps[0]}" in result.stderr
+    assert not temps[0].exists()
     for name, data in previous.items():
         assert (out / name).read_bytes() == data
 

@@ -40,7 +40,7 @@ from perception_verl.data.schema import (
     check_instruction,
     describe_row,
 )
-from perception_verl.data.writer import write_outputs_atomically
+from perception_verl.data.writer import write_split_set
 from perception_verl.rewards.ground_truth import GroundTruthError, ground_truth_text
 
 logger = logging.getLogger(__name__)
@@ -225,7 +225,7 @@ def build_geometry3k(config: BuildConfig) -> BuildReport:
             raise ValueError(f"output {name!r} would be empty (source splits {list(splits)})")
         staged[Path(path)] = rows
         report.outputs.append(_summary(name, Path(path), splits, rows_in, rows))
-    write_outputs_atomically(staged, ROW_SCHEMA)
+    write_split_set(staged, ROW_SCHEMA)
     return report
 
 
