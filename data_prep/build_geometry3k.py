@@ -98,6 +98,26 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="match annotations on id/text/answer only, not on image pixels",
     )
+    from perception_verl.data.checks import MAX_ANNOTATION_CHARS, MAX_ANNOTATIONS, MAX_PROBLEM_CHARS
+
+    parser.add_argument(
+        "--max-annotations", type=int, default=MAX_ANNOTATIONS,
+        help="most annotations on one row; more stop the build naming the row (default %(default)s: the "
+        "judge answers one tag each within its 512-token budget)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-annotation-chars", type=int, default=MAX_ANNOTATION_CHARS,
+        help="longest annotation in characters; longer stops the build (default %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-problem-chars", type=int, default=MAX_PROBLEM_CHARS,
+        help="longest problem text in characters; longer stops the build (default %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--drop-suspect-annotations", action="store_true",
+        help="drop annotations that read as instructions to the judge (default: keep them, warn about "
+        "each and count them in the summary)",
+    )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return parser
 
@@ -143,6 +163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             only_annotated=args.only_annotated,
             match_images=not args.ignore_image_hash,
             progress=not args.no_progress,
+            max_annotations=args.max_annotations,
+            max_annotation_chars=args.max_annotation_chars,
+            max_problem_chars=args.max_problem_chars,
+            drop_suspect_annotations=args.drop_suspect_annotations,
         )
         report = build_geometry3k(config)
     except (RowError, AnnotationError, SourceError, ValueError, OSError) as error:

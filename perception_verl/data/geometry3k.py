@@ -9,6 +9,14 @@ feed which output (default ``train -> train``, ``test -> test``; ``validation`` 
 mapped, e.g. ``{"train": "train", "validation": "train", "test": "test"}``). Rows keep source
 order, source splits in ``split_map`` order. ``only_annotated`` filters the ``train`` output only:
 validation data should cover the whole test split.
+
+Checks, each naming the row (:mod:`perception_verl.data.checks`): a problem text longer than
+``max_problem_chars``, two rows of one source split with the same id, more annotations on a row than
+``max_annotations`` or one longer than ``max_annotation_chars`` stop the build (:class:`RowError`; the
+defaults follow the judge's 512-token answer budget). An annotation that reads as an instruction to the
+judge is warned about and counted in the summary (``suspect``); with ``drop_suspect_annotations`` it is
+also dropped from its row (counted as ``dropped``). The splits are written as one set
+(:func:`~perception_verl.data.writer.write_split_set`).
 """
 
 from __future__ import annotations
@@ -26,6 +34,13 @@ from perception_verl.data.annotation_source import (
     PUBLISHED_ANNOTATIONS,
     AnnotationLoad,
     load_annotation_records,
+)
+from perception_verl.data.checks import (
+    MAX_ANNOTATION_CHARS,
+    MAX_ANNOTATIONS,
+    MAX_PROBLEM_CHARS,
+    annotation_problems,
+    reads_as_instruction,
 )
 from perception_verl.data.images import ImageDataError, MissingImageError, decode_images
 from perception_verl.data.loading import load_split_rows
@@ -63,6 +78,10 @@ class BuildConfig:
     only_annotated: bool = False
     match_images: bool = True
     progress: bool = True
+    max_annotations: int = MAX_ANNOTATIONS
+    max_annotation_chars: int = MAX_ANNOTATION_CHARS
+    max_problem_chars: int = MAX_PROBLEM_CHARS
+    drop_suspect_annotations: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,19 +106,30 @@ class BuildReport:
     outputs: list[OutputSummary] = field(default_factory=list)
     annotation_load: AnnotationLoad | None = None
     match: MatchReport | None = None
+    suspect: list[str] = field(default_factory=list)
+    """Rows (and annotation numbers) whose annotation reads as an instruction to the judge."""
+    dropped: int = 0
+    """Suspect annotations dropped (``drop_suspect_annotations``)."""
 
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
 
-def convert_row(split: str, index: int, row: Mapping[str, Any]) -> ConvertedProblem:
+def convert_row(
+    split: str, index: int, row: Mapping[str, Any], *, max_problem_chars: int = MAX_PROBLEM_CHARS
+) -> ConvertedProblem:
     """Validate one Geometry3K row and normalise its images (raises :class:`RowError`)."""
     row_id = _text(row.get("id")) or None
     where = describe_row(split, index, row_id)
     problem = _text(row.get("problem"))
     if not problem or not _norm_problem(problem):
         raise RowError(f"{where}: empty problem")
+    if len(problem) > max_problem_chars:
+        raise RowError(
+            f"{where}: problem text has {len(problem)} characters, more than max_problem_chars="
+            f"{max_problem_chars} (--max-problem-chars)"
+        )
     try:
         answer = ground_truth_text(row.get("answer"))
     except GroundTruthError as error:
@@ -123,12 +153,55 @@ def convert_row(split: str, index: int, row: Mapping[str, Any]) -> ConvertedProb
     )
 
 
-def convert_split(split: str, rows: Sequence[Mapping[str, Any]], *, progress: bool) -> list[ConvertedProblem]:
-    """Convert a split's rows in order, with a progress bar."""
-    return [
-        convert_row(split, index, row)
-        for index, row in enumerate(tqdm(rows, desc=f"geometry3k {split}", unit="row", disable=not progress))
+def convert_split(
+    split: str,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    progress: bool,
+    max_problem_chars: int = MAX_PROBLEM_CHARS,
+) -> list[ConvertedProblem]:
+    """Convert a split's rows in order, with a progress bar; :class:`RowError` on a repeated id."""
+    bar = tqdm(rows, desc=f"geometry3k {split}", unit="row", disable=not progress)
+    converted = [
+        convert_row(split, index, row, max_problem_chars=max_problem_chars) for index, row in enumerate(bar)
     ]
+    seen: dict[str, ConvertedProblem] = {}
+    for problem in converted:
+        if problem.id is None:
+            continue
+        first = seen.setdefault(problem.id, problem)
+        if first is not problem:
+            raise RowError(
+                f"{describe_row(split, problem.index, problem.id)}: duplicate id, also "
+                f"{describe_row(split, first.index, first.id)}; ids must be unique within a split"
+            )
+    return converted
+
+
+def checked_facts(
+    problem: ConvertedProblem, facts: Sequence[str], config: BuildConfig, report: BuildReport
+) -> tuple[str, ...]:
+    """``facts`` of one row after the bounds (:class:`RowError`) and the instruction check."""
+    where = describe_row(problem.split, problem.index, problem.id)
+    problems = annotation_problems(
+        facts, max_annotations=config.max_annotations, max_chars=config.max_annotation_chars
+    )
+    if problems:
+        raise RowError(f"{where}: {'; '.join(problems)}")
+    kept = []
+    for number, fact in enumerate(facts, start=1):
+        if reads_as_instruction(fact):
+            report.suspect.append(f"{where} annotation {number}")
+            action = "dropped" if config.drop_suspect_annotations else "kept (--drop-suspect-annotations)"
+            logger.warning(
+                "%s: annotation %d reads as an instruction to the judge, not a fact: %r; %s",
+                where, number, fact[:200], action,
+            )  # fmt: skip
+            if config.drop_suspect_annotations:
+                report.dropped += 1
+                continue
+        kept.append(fact)
+    return tuple(kept)
 
 
 def problem_keys(problem: ConvertedProblem) -> ProblemKeys:
@@ -174,6 +247,9 @@ def _check_config(config: BuildConfig) -> str:
         )
     if config.only_annotated and not config.annotations:
         raise ValueError("only_annotated needs an annotation source")
+    for name in ("max_annotations", "max_annotation_chars", "max_problem_chars"):
+        if getattr(config, name) < 1:
+            raise ValueError(f"{name} must be at least 1, got {getattr(config, name)}")
     return instruction
 
 
@@ -183,7 +259,12 @@ def build_geometry3k(config: BuildConfig) -> BuildReport:
     source_splits = list(config.split_map)
     outputs = [Path(path) for path in config.outputs.values()]
     raw = load_split_rows(config.source, source_splits, exclude=outputs)
-    converted = {split: convert_split(split, raw[split], progress=config.progress) for split in source_splits}
+    converted = {
+        split: convert_split(
+            split, raw[split], progress=config.progress, max_problem_chars=config.max_problem_chars
+        )
+        for split in source_splits
+    }
     del raw
 
     report = BuildReport()
@@ -218,6 +299,8 @@ def build_geometry3k(config: BuildConfig) -> BuildReport:
             for problem in converted[split]:
                 rows_in += 1
                 facts = assigned.get((problem.split, problem.index), ())
+                if facts:
+                    facts = checked_facts(problem, facts, config, report)
                 if config.only_annotated and name == FILTERED_OUTPUT and not facts:
                     continue
                 rows.append(build_row(problem, facts, instruction))
@@ -293,5 +376,11 @@ def format_summary(report: BuildReport) -> str:
         table.append(
             "annotation records: matched {matched}, unmatched {unmatched}, ambiguous {ambiguous}; "
             "rows: conflicting {conflicting_rows}, annotated {annotated_rows}".format(**counts)
+        )
+    if report.suspect:
+        action = f"dropped {report.dropped}" if report.dropped else "kept: --drop-suspect-annotations drops"
+        table.append(
+            f"annotations that read as instructions to the judge: {len(report.suspect)} ({action}), e.g. "
+            + ", ".join(report.suspect[:3])
         )
     return "\n".join(table) + "\n"
