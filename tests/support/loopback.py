@@ -17,6 +17,9 @@ carrying SGLang's ``regex`` constraint never get); ``health_ok``; ``model``;
 ``api_key`` (require ``Authorization: Bearer``); ``owned_by`` (the model card's owner, ``"sglang"``
 by default: set another to pose as a server of unknown dialect); ``finish_reason`` of every answer
 (``"stop"``; ``"length"`` poses as an answer cut off at ``max_tokens``).
+Hostile switches: ``fail_text`` (the error message of an injected failure, e.g. a context-length 400)
+and ``retry_after`` (its ``Retry-After`` header); ``redirect_to`` (answer every chat request with
+``redirect_status``, default 307, and ``Location: <redirect_to>/v1/chat/completions``).
 Faults are drawn from a seeded ``random.Random``.
 :meth:`LoopbackServer.hold` makes chat requests wait (received, counted in flight, not answered)
 until :meth:`LoopbackServer.release`: tests order events with it instead of with latencies.
@@ -115,6 +118,10 @@ class LoopbackServer:
         port: int = 0,
         owned_by: str = "sglang",
         finish_reason: str = "stop",
+        fail_text: str = "injected server error",
+        retry_after: str | None = None,
+        redirect_to: str | None = None,
+        redirect_status: int = 307,
     ) -> None:
         if over_cap not in ("queue", "reject"):
             raise ValueError(f"over_cap must be 'queue' or 'reject', got {over_cap!r}")
@@ -155,6 +162,10 @@ class LoopbackServer:
         self.port = port
         self.owned_by = owned_by
         self.finish_reason = finish_reason
+        self.fail_text = fail_text
+        self.retry_after = retry_after
+        self.redirect_to = redirect_to
+        self.redirect_status = redirect_status
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -309,6 +320,10 @@ class LoopbackServer:
         if body.get("model") != self.model:
             self.outcomes["unknown_model"] += 1
             return _error(404, f"model {body.get('model')!r} not found")
+        if self.redirect_to is not None:
+            self.outcomes["redirect"] += 1
+            location = f"{self.redirect_to}/v1/chat/completions"
+            return web.Response(status=self.redirect_status, headers={"Location": location})
         cap = self.max_concurrency
         if cap is not None and self.over_cap == "reject" and self.in_flight > cap:
             self.outcomes["rejected"] += 1
@@ -357,7 +372,10 @@ class LoopbackServer:
             await asyncio.sleep(delay)
         if fault == "fail":
             self.outcomes["fail"] += 1
-            return _error(self.fail_status, "injected server error")
+            response = _error(self.fail_status, self.fail_text)
+            if self.retry_after is not None:
+                response.headers["Retry-After"] = self.retry_after
+            return response
         if fault == "reset":
             self.outcomes["reset"] += 1
             if request.transport is not None:
