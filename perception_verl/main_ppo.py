@@ -16,7 +16,7 @@ verl's start-up (``auto_set_device``, ``validate_config``) and hands verl's publ
   prompt submission).
 - legacy trainer (``trainer.use_v1=False``): verl's ``main_ppo_v0.TaskRunner`` runs unchanged, with
   no reward step metrics and no group-consistent perception: verl 0.9.1's ``RayPPOTrainer.fit`` calls
-  only private methods and module functions, with no public point (see the README; pinned by tests).
+  only private methods and module functions, with no public point (see docs/architecture.md; pinned by tests).
 
 Nothing in verl is replaced or patched.
 """

@@ -22,6 +22,7 @@ import inspect
 import os
 import re
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ class UndocumentedOption(ValueError):
 
 def field_docs(cls: type) -> dict[str, str]:
     """``{field: docstring}`` of a dataclass: the string literal right after each annotated field."""
-    tree = ast.parse(inspect.getsource(cls).lstrip())
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     body = next(node for node in tree.body if isinstance(node, ast.ClassDef)).body
     docs: dict[str, str] = {}
     for node, after in zip(body, [*body[1:], None], strict=True):

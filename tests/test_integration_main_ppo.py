@@ -95,7 +95,7 @@ def test_pin_legacy_trainer_has_no_public_metrics_hook() -> None:
     """verl 0.9.1's legacy fit calls only private trainer methods: no public point for step metrics.
 
     When this fails, verl's legacy trainer gained a public method in its loop (or changed): use it to
-    log the reward step metrics under trainer.use_v1=False, and update the README.
+    log the reward step metrics under trainer.use_v1=False, and update docs/architecture.md.
     """
     from verl.trainer.ppo import ray_trainer
 

@@ -1,12 +1,13 @@
 """The README's GPU quick start, command by command as written, on CPU.
 
-The fenced block under "## Quick start on GPUs" is read from README.md and run in order in one bash
-session (``HOME`` is a temporary folder, so ``~/data/...`` lands there). What cannot run here is
-replaced, and only that: ``pip install`` (this environment is installed), the judge launch (needs a
-GPU: the loopback judge serves instead, and the ``export JUDGE_URL=`` line points at it), the hub
-(``--source``/``--annotations`` name a fixture in the hub layout whose published annotations cover the
-train split only) and the training command itself (needs GPUs). Every ``DRY_RUN=1`` command must pass,
-and the block must hold the data build and a dry run in each ``JUDGE_MODE``.
+The fenced block under "## Quick start on GPUs" is read from README.md (docs/getting-started.md holds
+the same block: checked here too) and run in order in one bash session (``HOME`` is a temporary
+folder, so ``~/data/...`` lands there). What cannot run here is replaced, and only that: ``pip
+install`` (this environment is installed), the judge launch (needs a GPU: the loopback judge serves
+instead, and the ``export JUDGE_URL=`` line points at it), the hub (``--source``/``--annotations`` name
+a fixture in the hub layout whose published annotations cover the train split only) and the training
+command itself (needs GPUs). Every ``DRY_RUN=1`` command must pass, and the block must hold the data
+build and a dry run in each ``JUDGE_MODE``.
 """
 
 from __future__ import annotations
@@ -30,8 +31,14 @@ def quick_start_commands(readme: str) -> list[str]:
     """The commands of the first bash block after the "## Quick start on GPUs" heading."""
     section = readme.split("## Quick start on GPUs", 1)[1]
     block = re.search(r"```bash\n(.*?)```", section, re.DOTALL)
-    assert block is not None, "README: no bash block under '## Quick start on GPUs'"
+    assert block is not None, "no bash block under '## Quick start on GPUs'"
     return [line.strip() for line in block.group(1).splitlines() if line.strip()]
+
+
+def test_the_getting_started_page_has_the_same_quick_start() -> None:
+    readme = quick_start_commands((REPO / "README.md").read_text(encoding="utf-8"))
+    page = quick_start_commands((REPO / "docs" / "getting-started.md").read_text(encoding="utf-8"))
+    assert page == readme, "docs/getting-started.md's quick start differs from the README's"
 
 
 def _records(split: str, count: int, seed0: int) -> list[dict]:

@@ -3,8 +3,8 @@
 Importing this module is the registration (verl's ``@register`` mechanism), and it raises if that
 fails. An installed package needs none of it: verl loads the ``verl.plugins`` entry point
 (:mod:`perception_verl.plugin`) in every process. This module is for a process that imported the
-manager before verl (see the README), and :func:`setup` for command lines that still pass it as Ray's
-``worker_process_setup_hook``.
+manager before verl (see docs/architecture.md), and :func:`setup` for command lines that still pass it
+as Ray's ``worker_process_setup_hook``.
 """
 
 from __future__ import annotations
