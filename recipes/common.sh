@@ -137,6 +137,13 @@ pv_build_overrides() {
         actor_rollout_ref.rollout.top_p=1.0
         "actor_rollout_ref.rollout.tensor_model_parallel_size=$ROLLOUT_TP"
         "actor_rollout_ref.rollout.gpu_memory_utilization=$ROLLOUT_GPU_MEMORY"
+        # vLLM >= 0.29 normalises image pixels inside Qwen2.5-VL with persistent buffers
+        # (visual.input_norm); verl's default load_format=dummy randomises them and its weight sync
+        # never sends them, so every image reaches the vision tower as ~0 (image-blind rollouts).
+        # load_format=auto loads them from the checkpoint: right for every vLLM version, at the cost
+        # of one checkpoint read at start. The trainer also stops at step 1 when rollout and actor
+        # disagree (reward_kwargs.rollout_probs_diff_max).
+        actor_rollout_ref.rollout.load_format=auto
         actor_rollout_ref.rollout.log_prob_use_dynamic_bsz=True
         actor_rollout_ref.rollout.log_prob_max_token_len_per_gpu=32768
         actor_rollout_ref.rollout.val_kwargs.do_sample=False
@@ -265,9 +272,6 @@ pv_twin_overrides() {
         trainer.val_before_train=False
         "trainer.default_local_dir=$TWIN_DIR/checkpoints"
         "trainer.rollout_data_dir=$TWIN_DIR/rollouts"
-        # the tiny policy is a text model (no processor): verl's RLHFDataset then needs the rows
-        # read without their image column (the prompt keeps its <image> placeholder as text)
-        data.image_key=no_images_for_a_text_policy
         # --- device: CPU (verl_cpu_platform, VERL_PLATFORM=cpu), gloo, one fake GPU
         trainer.device=cpu
         +actor_rollout_ref.model.override_config.attn_implementation=sdpa

@@ -3,10 +3,10 @@
 - ``source``: a Geometry3K-shaped source (hub layout: ``data/<split>-00000-of-00001.parquet``) and the
   published annotation form (``visual_key_info``) from the sample problems of
   :mod:`perception_verl_demo.samples`; ``data_prep/build_geometry3k.py`` turns them into verl rows.
-- ``policy``: a tiny ``Qwen2ForCausalLM`` (random weights, head_dim 64 as vLLM's CPU attention needs)
-  and a tokenizer trained on the sample texts, then *warmed*: a short supervised pass on sample
-  responses of every quality level (perceptive, correct, wrong, repetitive, malformed), so sampled
-  rollouts differ in reward and GRPO's advantages (and gradient) are not all zero.
+- ``policy``: a tiny Qwen2.5-VL (:mod:`perception_verl_demo.vl_policy`: random weights, a tokenizer
+  trained on the sample texts, a saved processor), then *warmed* with the images, under verl's M-RoPE
+  positions, on sample responses weighted by quality level (:data:`WARMUP_WEIGHTS`), so verl's rollouts
+  are well formed yet differ in reward, and GRPO's advantages (and gradient) are not all zero.
 
 ``python -m perception_verl_demo.twin source OUT`` / ``policy OUT --train-file PARQUET``.
 """
@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,8 +38,6 @@ SIZE_DEVICE_KEYS = (
     "trainer.save_freq",
     "trainer.test_freq",
     "trainer.val_before_train",
-    # the twin's policy is a text model: rows are read without their images
-    "data.image_key",
     # paths and logging
     "actor_rollout_ref.model.path",
     "data.train_files",
@@ -126,6 +123,12 @@ def write_source(out: Path) -> tuple[Path, Path]:
     return source, annotations
 
 
+# Warm-up mix of the twin's policy by quality level (perception_verl_demo.samples): mostly well-formed
+# responses that differ in accuracy and in the facts they state, so verl's rollouts are well formed
+# (reward/format/mean >= 0.8 at step 1) and still differ in reward (GRPO's advantages are not all zero).
+WARMUP_WEIGHTS = {"perceptive": 1.0, "correct": 1.0, "wrong": 1.0, "repetitive": 0.0, "malformed": 0.0}
+
+
 def warmup_texts() -> list[str]:
     """Every sample response of every problem (one per quality level)."""
     from perception_verl_demo.samples import PROBLEMS, sample_responses
@@ -133,80 +136,46 @@ def warmup_texts() -> list[str]:
     return [response.text for problem in PROBLEMS for response in sample_responses(problem)]
 
 
-def prompts_of(train_file: Path) -> list[list[dict]]:
-    """The chat prompts of a verl parquet, in row order."""
+def rows_of(train_file: Path) -> list[tuple[list[dict], list[bytes]]]:
+    """The chat prompts of a verl parquet with each row's image bytes, in row order."""
     import pyarrow.parquet as pq
 
-    table = pq.read_table(str(train_file), columns=["prompt"])
-    return [list(prompt) for prompt in table.column(0).to_pylist()]
+    table = pq.read_table(str(train_file), columns=["prompt", "images"])
+    return [
+        (list(prompt), [image["bytes"] for image in images or []])
+        for prompt, images in zip(table.column(0).to_pylist(), table.column(1).to_pylist(), strict=True)
+    ]
 
 
-def build_policy(
-    out: Path, train_file: Path, *, hidden: int = 128, layers: int = 2, steps: int = 150, seed: int = 0
-) -> dict:
-    """Save the warmed tiny policy (model + tokenizer) at ``out``; return the warm-up summary."""
-    import torch
-    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
-
+def warmup_examples(train_file: Path) -> list:
+    """The twin's warm-up examples: each sample response of each training row, weighted by level."""
     from perception_verl_demo.samples import PROBLEMS, sample_responses
-    from perception_verl_demo.tiny_tokenizer import BASE_CORPUS, build_tiny_tokenizer
+    from perception_verl_demo.vl_policy import WarmupExample
 
-    prompts = prompts_of(train_file)
-    corpus = [*BASE_CORPUS, *warmup_texts(), *(m["content"] for p in prompts for m in p)]
-    build_tiny_tokenizer(out, vocab_size=1024, corpus=corpus)
-    tokenizer = AutoTokenizer.from_pretrained(str(out))
-    torch.manual_seed(seed)
-    config = Qwen2Config(
-        vocab_size=len(tokenizer),
-        hidden_size=hidden,
-        intermediate_size=hidden * 2,
-        num_hidden_layers=layers,
-        num_attention_heads=hidden // 64,
-        num_key_value_heads=hidden // 64,
-        head_dim=64,
-        max_position_embeddings=4096,
-        tie_word_embeddings=True,
-        bos_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    model = Qwen2ForCausalLM(config)
-    by_problem = {p.problem: p for p in PROBLEMS}
     examples = []
-    for prompt in prompts:
+    for prompt, images in rows_of(train_file):
         text = prompt[-1]["content"]
-        problem = next((p for key, p in by_problem.items() if key.replace("<image>", "") in text), None)
+        problem = next((p for p in PROBLEMS if p.problem.replace("<image>", "") in text), None)
         if problem is None:
             continue
-        head = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
-        for response in sample_responses(problem):
-            prompt_ids = tokenizer(head, add_special_tokens=False)["input_ids"]
-            answer_ids = tokenizer(response.text + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
-            examples.append((prompt_ids, answer_ids))
+        examples.extend(
+            WarmupExample(prompt, images, response.text, WARMUP_WEIGHTS[response.level])
+            for response in sample_responses(problem)
+            if WARMUP_WEIGHTS[response.level] > 0
+        )
     if not examples:
         raise ValueError(f"no prompt of {train_file} matches a sample problem")
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    model.train()
-    losses = []
-    for step in range(steps):
-        prompt_ids, answer_ids = examples[step % len(examples)]
-        ids = torch.tensor([prompt_ids + answer_ids])
-        labels = torch.tensor([[-100] * len(prompt_ids) + answer_ids])
-        loss = model(input_ids=ids, labels=labels).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        losses.append(loss.item())
-    model.save_pretrained(str(out))
-    summary = {
-        "examples": len(examples),
-        "steps": steps,
-        "first_loss": losses[0],
-        "last_loss": sum(losses[-len(examples):]) / len(examples),
-        "parameters": sum(p.numel() for p in model.parameters()),
-    }
-    (out / "warmup.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
+    return examples
+
+
+def build_policy(out: Path, train_file: Path, *, steps: int = 300, seed: int = 0) -> dict:
+    """Save the warmed tiny Qwen2.5-VL policy (model, tokenizer, processor) at ``out``; return a summary."""
+    from perception_verl_demo.vl_policy import build_vl_policy, warm_up
+
+    rows = rows_of(train_file)
+    corpus = [*warmup_texts(), *(m["content"] for prompt, _ in rows for m in prompt)]
+    build_vl_policy(out, corpus, seed=seed)
+    return warm_up(out, warmup_examples(train_file), steps=steps, seed=seed)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -219,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     policy = sub.add_parser("policy", help="build and warm the tiny policy")
     policy.add_argument("out", type=Path)
     policy.add_argument("--train-file", type=Path, required=True)
-    policy.add_argument("--steps", type=int, default=150)
+    policy.add_argument("--steps", type=int, default=300)
     args = parser.parse_args(argv)
     if args.command == "source":
         paths = write_source(args.out)

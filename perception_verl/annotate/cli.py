@@ -159,9 +159,17 @@ async def collect(
         try:
             if health_check:
                 await asyncio.gather(solver.start(), extractor.start())
-            return await run_pipeline(problems, store, solver, extractor, config, progress=progress)
+            summary = await run_pipeline(problems, store, solver, extractor, config, progress=progress)
+            summary.usage = {"solver": endpoint_usage(solver), "extractor": endpoint_usage(extractor)}
+            return summary
         finally:
             await asyncio.gather(solver.close(), extractor.close())
+
+
+def endpoint_usage(client: ChatClient) -> dict[str, int]:
+    """The token usage an endpoint's replies reported (``usage.*`` counters of its client)."""
+    prefix = "usage."
+    return {k[len(prefix) :]: v for k, v in client.metrics().items() if k.startswith(prefix)}
 
 
 def _emit(text: str) -> None:

@@ -128,6 +128,8 @@ class RunSummary:
     reasks: int = 0
     elapsed_s: float = 0.0
     finalized: bool = False
+    usage: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Token usage the servers reported, by endpoint role: ``{"solver": {"prompt_tokens": ...}, ...}``."""
 
     def add(self, outcome: Outcome) -> None:
         self.processed += 1

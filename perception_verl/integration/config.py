@@ -112,6 +112,11 @@ class PerceptionRewardConfig:
     process is killed (C code too), the answer scores 0 and is counted
     (``reward/accuracy_timed_out/count``), the step goes on.
     """
+    rollout_probs_diff_max: float | None = 0.1
+    """Bound on verl's ``training/rollout_probs_diff_mean`` (rollout vs actor token probabilities) at the
+    first training step, checked by ``perception_verl.main_ppo``: above it the run stops, naming likely
+    causes (image-blind rollouts among them); on later steps a warning. ``null`` disables the check.
+    """
     judge_step_deadline_s: float = 600.0
     """Judge budget of one sample in seconds, from its entry into ``run_single``: failed calls of a retryable
     kind (timeout, connection, 5xx, 429) are retried until then, so a shorter outage loses no verdict; a
@@ -142,6 +147,7 @@ _KEYS = (
     "max_response_chars",
     "accuracy_timeout_s",
     "judge_step_deadline_s",
+    "rollout_probs_diff_max",
     "max_reply_bytes",
 )
 
@@ -293,6 +299,12 @@ def from_kwargs(kwargs: Mapping[str, Any] | None) -> PerceptionRewardConfig:
     for key in ("timeout_s", "health_timeout_s", "accuracy_timeout_s", "judge_step_deadline_s"):
         if key in raw:
             values[key] = _number(key, raw[key], integer=False, minimum=0.0, strict=True)
+    if raw.get("rollout_probs_diff_max") is not None:
+        values["rollout_probs_diff_max"] = _number(
+            "rollout_probs_diff_max", raw["rollout_probs_diff_max"], integer=False, minimum=0.0, strict=True
+        )
+    elif "rollout_probs_diff_max" in raw:
+        values["rollout_probs_diff_max"] = None
     if "constrained" in raw:
         values["constrained"] = _boolean("constrained", raw["constrained"])
     if "judge_server" in raw:

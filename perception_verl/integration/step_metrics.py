@@ -16,10 +16,19 @@ then completes with verl's own metrics and logs. The extras arrive by one of two
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from perception_verl.integration.metrics import JUDGE_KEY, reward_metrics
+from perception_verl.integration.rollout_guard import (
+    DEFAULT_BOUND,
+    METRIC,
+    RolloutMismatchError,
+    disagreement,
+)
+
+logger = logging.getLogger(__name__)
 
 KvBatchGet = Callable[..., Any]
 
@@ -60,16 +69,46 @@ def batch_reward_metrics(
     return reward_metrics({key: _kept(data[key], keep) for key in colocated_keys}, sources)
 
 
+def rollout_probs_diff_bound(config: Any) -> float | None:
+    """``reward.reward_kwargs.rollout_probs_diff_max`` of a verl config (default 0.1; null disables)."""
+    from omegaconf import OmegaConf
+
+    value = OmegaConf.select(config, "reward.reward_kwargs.rollout_probs_diff_max", default=DEFAULT_BOUND)
+    return None if value is None else float(value)
+
+
+def check_rollout_agreement(metrics: Mapping[str, Any], bound: float | None, *, first: bool) -> None:
+    """Raise on the first step a run takes when rollout and actor disagree; warn on later steps."""
+    message = disagreement(metrics, bound)
+    if message is None:
+        if first and bound is not None and METRIC not in metrics:
+            logger.warning(
+                "cannot check that the rollout and the actor agree: %s is not logged "
+                "(actor_rollout_ref.rollout.calculate_log_probs=False)", METRIC,
+            )
+        return
+    if first:
+        raise RolloutMismatchError(message)
+    logger.warning(message)
+
+
 @functools.cache
 def with_reward_step_metrics(base: type) -> type:
     """``base`` (a verl v1 ``PPOTrainer`` subclass) whose ``step`` also adds the reward step metrics.
 
+    It also checks that the rollout engine and the actor agree (:func:`check_rollout_agreement`):
+    the first step this process runs stops the run when they do not, later steps warn.
     Same class for the same ``base``; everything else, ``trainer_mode`` included, is ``base``'s.
     """
 
     class RewardStepMetricsTrainer(base):  # type: ignore[misc, valid-type]
+        _pv_checked_agreement = False
+
         def step(self, metrics: dict, timing_raw: dict) -> Any:
             batch = super().step(metrics, timing_raw)
+            first = not self._pv_checked_agreement
+            self._pv_checked_agreement = True
+            check_rollout_agreement(metrics, rollout_probs_diff_bound(self.config), first=first)
             import transfer_queue as tq
 
             from perception_verl.scorer import EXTRA_KEYS
