@@ -7,6 +7,7 @@
 #   bash scripts/setup.sh            # both environments
 #   bash scripts/setup.sh main       # only .venv
 #   bash scripts/setup.sh engine     # only .venv-engine
+#   bash scripts/setup.sh sglang     # only .venv-sglang (SGLang 0.5.23 on CPU, the real SGLang judge)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -33,15 +34,22 @@ setup_engine() {
     bash scripts/setup_engine.sh
 }
 
+setup_sglang() {
+    bash scripts/setup_sglang.sh
+}
+
 case "${1:-all}" in
     main) setup_main ;;
     engine) setup_engine ;;
-    # The two environments share nothing: build them side by side (about 3 minutes saved), and fail
-    # when either fails.
+    sglang) setup_sglang ;;
+    # The environments share nothing: build them side by side (about 3 minutes saved), and fail
+    # when any fails.
     all)
         setup_engine & engine_pid=$!
-        setup_main || { wait "$engine_pid" || true; exit 1; }
-        wait "$engine_pid"
+        setup_sglang & sglang_pid=$!
+        setup_main || { wait "$engine_pid" || true; wait "$sglang_pid" || true; exit 1; }
+        wait "$engine_pid" || { wait "$sglang_pid" || true; exit 1; }
+        wait "$sglang_pid"
         ;;
-    *) echo "usage: bash scripts/setup.sh [main|engine|all]" >&2; exit 2 ;;
+    *) echo "usage: bash scripts/setup.sh [main|engine|sglang|all]" >&2; exit 2 ;;
 esac
