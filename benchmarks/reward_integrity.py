@@ -3,6 +3,8 @@
     python -m benchmarks.reward_integrity [--json] [--checks 200] [--bombs 16] [--batch 64]
                                           [--accuracy-timeout 5] [--outage-batch 1024] [--outage 5]
                                           [--deadline 60] [--dead-deadline 10]
+                                          [--reject-batch 256] [--reject-deadline 600]
+                                          [--only overhead|bombs|outage|reject]
 
 1. **Per-check overhead**: the same honest answers checked one at a time by the worker-process pool
    (:class:`perception_verl.rewards.deadline.CheckPool`, what the manager uses) and by the former
@@ -14,6 +16,10 @@
 3. **Judge outage**: ``--outage-batch`` responses with the loopback judge dying mid-batch and coming
    back on its port after ``--outage`` s (``judge_step_deadline_s=--deadline``), then a judge that never
    comes back (``--dead-deadline``): responses judged, excluded, wall time vs the deadline.
+4. **Judge that rejects everything**: ``--reject-batch`` responses against a loopback judge answering
+   every chat request with HTTP 400 "maximum context length" (``judge_step_deadline_s=--reject-deadline``,
+   the default 600 s): a final failure kind, so every sample's perception is excluded at once; requests
+   sent, excluded, wall time vs the deadline.
 """
 
 from __future__ import annotations
@@ -163,6 +169,31 @@ def outage(
     }
 
 
+CONTEXT_400 = (
+    "This model's maximum context length is 4096 tokens. However, you requested 4608 tokens "
+    "(4096 in the messages, 512 in the completion). Please reduce the length of the messages or completion."
+)
+
+
+def rejecting_judge(tokenizer_dir: Path, tokenizer: Any, batch: int, deadline_s: float) -> dict[str, float]:
+    """A batch against a judge that answers 400 (context length) to every chat request."""
+    samples = [sample(i, honest(i)) for i in range(batch)]
+    with fake_sglang(fail_rate=1.0, fail_status=400, fail_text=CONTEXT_400) as server:
+        kwargs = {"judge": "sglang", "judge_urls": server.url, "judge_model": JUDGE_MODEL}
+        kwargs.update({"timeout_s": 5, "judge_step_deadline_s": deadline_s})
+        config = _common.verl_config(tokenizer_dir, kwargs)
+        wall, infos = asyncio.run(score_batch(config, build_dataproto(tokenizer, samples)))
+        sent = server.routes["/v1/chat/completions"]
+    excluded = sum(info["perception_excluded"] for info in infos)
+    return {
+        "reject_batch": float(batch),
+        "reject_requests": float(sent),
+        "reject_excluded": float(excluded),
+        "reject_wall_s": wall,
+        "reject_wall_vs_deadline": wall / deadline_s,
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true")
@@ -174,24 +205,38 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--outage", type=float, default=5.0)
     parser.add_argument("--deadline", type=float, default=60.0)
     parser.add_argument("--dead-deadline", type=float, default=10.0)
+    parser.add_argument("--reject-batch", type=int, default=256)
+    parser.add_argument("--reject-deadline", type=float, default=600.0)
+    parser.add_argument("--only", choices=("overhead", "bombs", "outage", "reject"), default=None)
     args = parser.parse_args(argv)
+    wanted = {args.only} if args.only else {"overhead", "bombs", "outage", "reject"}
     figures: dict[str, float] = {}
-    figures.update(asyncio.run(overhead(args.checks, args.batch)))
-    _common.emit_table("accuracy check: worker-process pool vs in-thread call", list(figures.items()))
+    if "overhead" in wanted:
+        figures.update(asyncio.run(overhead(args.checks, args.batch)))
+        _common.emit_table("accuracy check: worker-process pool vs in-thread call", list(figures.items()))
     with tempfile.TemporaryDirectory() as tmp:
         tokenizer_dir = _common.tiny_tokenizer_dir(Path(tmp))
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
-        bombs = bomb_batch(tokenizer_dir, tokenizer, args.batch, args.bombs, args.accuracy_timeout)
-        _common.emit_table(f"bomb batch (accuracy_timeout_s={args.accuracy_timeout:g})", list(bombs.items()))
-        back = outage(tokenizer_dir, tokenizer, args.outage_batch, args.outage, args.deadline)
-        _common.emit_table(f"judge down {args.outage:g} s, deadline {args.deadline:g} s", list(back.items()))
-        dead = outage(tokenizer_dir, tokenizer, args.outage_batch, None, args.dead_deadline)
-        _common.emit_table(f"judge never back, deadline {args.dead_deadline:g} s", list(dead.items()))
-    figures.update(bombs)
-    figures.update({f"outage_{k}": v for k, v in back.items()})
-    figures.update({f"dead_{k}": v for k, v in dead.items()})
+        if "bombs" in wanted:
+            bombs = bomb_batch(tokenizer_dir, tokenizer, args.batch, args.bombs, args.accuracy_timeout)
+            title = f"bomb batch (accuracy_timeout_s={args.accuracy_timeout:g})"
+            _common.emit_table(title, list(bombs.items()))
+            figures.update(bombs)
+        if "outage" in wanted:
+            back = outage(tokenizer_dir, tokenizer, args.outage_batch, args.outage, args.deadline)
+            title = f"judge down {args.outage:g} s, deadline {args.deadline:g} s"
+            _common.emit_table(title, list(back.items()))
+            dead = outage(tokenizer_dir, tokenizer, args.outage_batch, None, args.dead_deadline)
+            _common.emit_table(f"judge never back, deadline {args.dead_deadline:g} s", list(dead.items()))
+            figures.update({f"outage_{k}": v for k, v in back.items()})
+            figures.update({f"dead_{k}": v for k, v in dead.items()})
+        if "reject" in wanted:
+            reject = rejecting_judge(tokenizer_dir, tokenizer, args.reject_batch, args.reject_deadline)
+            title = f"judge answers 400 to every request, deadline {args.reject_deadline:g} s"
+            _common.emit_table(title, list(reject.items()))
+            figures.update(reject)
     if args.json:
         _common.emit_json(figures)
 

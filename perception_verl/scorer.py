@@ -203,8 +203,10 @@ class PerceptionScorer:
     """Scores responses with one validated config: one judge client and one accuracy pool per loop.
 
     ``reward_router_address`` and ``verl_model_path`` locate a judge verl launched (training only).
-    ``budgeted`` wraps the HTTP judge in :class:`BudgetedJudge` (failed calls retried until
-    ``judge_step_deadline_s``; the trainer's setting, off for the offline CLIs); ``reask`` is how often
+    ``budgeted`` wraps the HTTP judge in :class:`BudgetedJudge`, the one retry owner (failed calls of a
+    retryable kind retried until ``judge_step_deadline_s``, final kinds at once; its client tries each
+    request once; the trainer's setting, off for the offline CLIs, whose client retries up to
+    ``max_retries``); ``reask`` is how often
     the HTTP judge re-asks after a malformed verdict. Judge construction errors (a bad option, an
     unimportable judge) are raised here; nothing is started or contacted until first use.
     """

@@ -141,7 +141,7 @@ class ChatClientConfig:
         urls = (self.urls,) if isinstance(self.urls, str) else tuple(self.urls)
         if not urls:
             raise ValueError("ChatClientConfig.urls: at least one judge URL is required")
-        if self.api_key_env is not None and not _ENV_NAME.fullmatch(self.api_key_env):
+        if self.api_key_env and not _ENV_NAME.fullmatch(self.api_key_env):
             raise ValueError(
                 "ChatClientConfig.api_key_env (api_key_env / --api-key-env) takes the NAME of an environment "
                 "variable holding the key, and this value is not one (not shown: it may be the key itself); "
