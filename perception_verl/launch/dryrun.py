@@ -30,6 +30,7 @@ from perception_verl.launch.checks import (
     kept_after_overlong_filter,
 )
 from perception_verl.launch.compose import ComposeError, compose_trainer_config, legacy_reward_keys
+from perception_verl.launch.vl_checks import check_image_rows, check_rollout_images
 
 SETTINGS = (
     ("algorithm.adv_estimator", "advantage estimator"),
@@ -125,6 +126,7 @@ def run_checks(overrides: Sequence[str]) -> tuple[list[Check], list[str]]:
     elif manager_check.ok:
         checks.append(Check("reward options", True, "not the perception reward manager; options not checked"))
     checks.append(check_model_path(str(config.actor_rollout_ref.model.path)))
+    checks.append(check_rollout_images(config))
     key = options.annotations_key if options is not None else "reward_model.annotations"
     need = options is not None and options.weights.perception > 0
     train_rows: int | None = 0
@@ -135,6 +137,9 @@ def run_checks(overrides: Sequence[str]) -> tuple[list[Check], list[str]]:
         for path in paths:
             check, report = check_data(role, path, key, need_annotations=need)
             checks.append(check)
+            image_check = check_image_rows(role, path, config) if report is not None else None
+            if image_check is not None:
+                checks.append(image_check)
             if role == "train":
                 train_rows = None if report is None or train_rows is None else train_rows + report.rows
     if train_rows:
