@@ -211,11 +211,6 @@ def parse_usage(payload: Any) -> Usage | None:
     return Usage(_count(usage.get("prompt_tokens")) or 0, _count(usage.get("completion_tokens")) or 0, cached)
 
 
-def is_retryable(kind: str) -> bool:
-    """The one rule of :func:`perception_verl.client.failures.retryable` (kept under its old name)."""
-    return failures.retryable(kind)
-
-
 def parse_chat_completion(raw: bytes) -> tuple[str, str | None]:
     """(content, finish_reason) of an OpenAI ``chat.completion`` body; ValueError if it has none."""
     content, finish, _ = parse_chat_reply(raw)
@@ -475,7 +470,7 @@ class ChatClient:
                 if err.kind == "connection":
                     self._pool.mark_down(replica)
                 last = err
-                if not is_retryable(err.kind):
+                if not failures.retryable(err.kind):
                     break
                 continue
             self._pool.mark_ok(replica)
