@@ -9,10 +9,10 @@ from collections.abc import Sequence
 
 import pytest
 
+from perception_verl.client.backoff import backoff_delay
 from perception_verl.client.dialects import DialectError
 from perception_verl.client.errors import JudgeUnavailable
 from perception_verl.judge.base import JudgeResult
-from perception_verl.client.backoff import backoff_delay
 from perception_verl.judge.budget import DEADLINE_FAILURE, UNAVAILABLE_FAILURE, BudgetedJudge
 
 
@@ -147,3 +147,31 @@ def test_a_configuration_error_at_start_still_raises() -> None:
     judge = BudgetedJudge(WrongDialect([]), deadline_s=5.0)
     with pytest.raises(DialectError):
         asyncio.run(judge.start())
+
+
+@pytest.mark.parametrize(
+    "kind", ["http_400", "context_length", "http_401", "http_403", "http_404", "redirect", "oversize"]
+)
+def test_a_final_kind_ends_the_call_at_once_and_is_counted(kind: str) -> None:
+    inner = Flaky([JudgeResult(verdicts=None, failure=kind, requests=1)])
+    judge = BudgetedJudge(inner, deadline_s=30.0, retry_base_s=0.01, retry_max_s=0.02)
+    result = judged(judge)
+    assert result.failure == kind and inner.calls == 1
+    assert judge.counters[f"failed.{kind}"] == 1 and judge.counters["retries"] == 0
+
+
+def test_retryable_kinds_are_retried_and_counted_by_kind() -> None:
+    script = [
+        JudgeResult(verdicts=None, failure=kind, requests=1)
+        for kind in ("timeout", "connection", "reset", "bad_json", "http_429", "http_503", "unavailable")
+    ]
+    inner = Flaky(script)
+    judge = BudgetedJudge(inner, deadline_s=30.0, retry_base_s=0.01, retry_max_s=0.02)
+    assert judged(judge).ok and inner.calls == 8
+    assert judge.counters["retried.http_429"] == 1 and judge.counters["retried.timeout"] == 1
+
+
+def test_retry_after_is_honoured_up_to_the_cap() -> None:
+    rng = random.Random(0)
+    assert backoff_delay(0, 0.01, 4.0, rng, retry_after_s=2.0) >= 2.0
+    assert backoff_delay(0, 0.01, 4.0, rng, retry_after_s=3600.0) == 4.0
