@@ -430,7 +430,8 @@ class ChatClient:
         extra_body: Mapping[str, Any] | None = None,
         regex: str | None = None,
     ) -> ChatReply:
-        """One chat completion; retried as the config says. Raises :class:`ChatError` when out of tries.
+        """One chat completion; a failure of a retryable kind is tried again up to ``max_retries`` times
+        (0 under the training judge, which owns retries). Raises :class:`ChatError` naming the last kind.
 
         ``regex`` constrains the answer, in the field of the server's dialect (:attr:`dialect`);
         :class:`~perception_verl.client.dialects.DialectError` when the dialect is unknown.

@@ -21,7 +21,7 @@ answer, cut to :func:`reask_excerpt` (at most ``REASK_CHARS_PER_TOKEN * max_new_
 a hostile 30 MB answer is never sent back), and a short correction naming the expected tags; the shared
 prompt prefix is unchanged, so SGLang's radix cache still serves it.
 
-Judge faults never raise: a request that fails after the client's retries, or an answer still
+Judge faults never raise: a request that fails (after the client's own tries, if any), or an answer still
 malformed after the re-asks, gives a :class:`JudgeResult` with ``verdicts=None`` and ``failure``
 set (``"timeout"``, ``"http_503"``, ``"malformed:wrong_count"``, ...). Successful results are
 cached (bounded LRU) and identical concurrent calls share one request; failures are not cached.
