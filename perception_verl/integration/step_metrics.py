@@ -23,7 +23,8 @@ from typing import Any
 from perception_verl.integration.metrics import JUDGE_KEY, reward_metrics
 from perception_verl.integration.rollout_guard import (
     DEFAULT_BOUND,
-    METRIC,
+    METRICS,
+    OPTION,
     RolloutMismatchError,
     disagreement,
 )
@@ -69,11 +70,11 @@ def batch_reward_metrics(
     return reward_metrics({key: _kept(data[key], keep) for key in colocated_keys}, sources)
 
 
-def rollout_probs_diff_bound(config: Any) -> float | None:
-    """``reward.reward_kwargs.rollout_probs_diff_max`` of a verl config (default 0.1; null disables)."""
+def rollout_mismatch_bound(config: Any) -> float | None:
+    """``reward.reward_kwargs.rollout_mismatch_max`` of a verl config (default 0.1; null disables)."""
     from omegaconf import OmegaConf
 
-    value = OmegaConf.select(config, "reward.reward_kwargs.rollout_probs_diff_max", default=DEFAULT_BOUND)
+    value = OmegaConf.select(config, OPTION, default=DEFAULT_BOUND)
     return None if value is None else float(value)
 
 
@@ -81,10 +82,10 @@ def check_rollout_agreement(metrics: Mapping[str, Any], bound: float | None, *, 
     """Raise on the first step a run takes when rollout and actor disagree; warn on later steps."""
     message = disagreement(metrics, bound)
     if message is None:
-        if first and bound is not None and METRIC not in metrics:
+        if first and bound is not None and not any(m in metrics for m in METRICS):
             logger.warning(
-                "cannot check that the rollout and the actor agree: %s is not logged "
-                "(actor_rollout_ref.rollout.calculate_log_probs=False)", METRIC,
+                "cannot check that the rollout and the actor agree: neither %s is logged "
+                "(actor_rollout_ref.rollout.calculate_log_probs=False)", " nor ".join(METRICS),
             )
         return
     if first:
@@ -108,7 +109,7 @@ def with_reward_step_metrics(base: type) -> type:
             batch = super().step(metrics, timing_raw)
             first = not self._pv_checked_agreement
             self._pv_checked_agreement = True
-            check_rollout_agreement(metrics, rollout_probs_diff_bound(self.config), first=first)
+            check_rollout_agreement(metrics, rollout_mismatch_bound(self.config), first=first)
             import transfer_queue as tq
 
             from perception_verl.scorer import EXTRA_KEYS

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -33,15 +34,14 @@ def _stop_ray(python: Path) -> None:
     )
 
 
-@pytest.fixture(scope="module")
-def twin_run(tmp_path_factory) -> Path:
+def run_twin(twin_dir: Path, steps: int, *overrides: str) -> tuple[int, str]:
+    """Run recipes/run_tiny_cpu.sh in ``twin_dir`` for ``steps`` steps; (exit status, log text)."""
     python = require_engine_python()
-    twin_dir = tmp_path_factory.mktemp("twin")
     env = {k: v for k, v in os.environ.items() if k not in _CLEARED}
     env.update(
         PYTHON=str(python),
         TWIN_DIR=str(twin_dir),
-        TWIN_STEPS=str(STEPS),
+        TWIN_STEPS=str(steps),
         JUDGE_MODE="lexical",
         RAY_TMPDIR=str(twin_dir / "ray"),
     )
@@ -49,14 +49,31 @@ def twin_run(tmp_path_factory) -> Path:
     try:
         with log.open("wb") as out:
             result = subprocess.run(
-                ["bash", str(REPO / "recipes" / "run_tiny_cpu.sh")],
+                ["bash", str(REPO / "recipes" / "run_tiny_cpu.sh"), *overrides],
                 cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=3000, check=False,
             )
     finally:
         _stop_ray(python)
-    tail = log.read_text(errors="replace")[-6000:]
-    assert result.returncode == 0, f"the twin failed (rc={result.returncode}); log tail:\n{tail}"
+    return result.returncode, log.read_text(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def twin_run(tmp_path_factory) -> Path:
+    twin_dir = tmp_path_factory.mktemp("twin")
+    status, log = run_twin(twin_dir, STEPS)
+    assert status == 0, f"the twin failed (rc={status}); log tail:\n{log[-6000:]}"
     return twin_dir
+
+
+def test_image_blind_rollouts_stop_the_run_at_the_first_step(twin_run: Path, tmp_path: Path) -> None:
+    """The bug the recipes' load_format=auto fixes: verl's dummy load leaves vLLM's pixel normalisation
+    random, the rollout samples blind to the images, and the first step stops naming the cause."""
+    for inputs in ("data", "model"):
+        shutil.copytree(twin_run / inputs, tmp_path / inputs)
+    status, log = run_twin(tmp_path, 1, "actor_rollout_ref.rollout.load_format=dummy")
+    assert status != 0, log[-3000:]
+    assert "RolloutMismatchError" in log and "the rollout and the actor disagree" in log, log[-6000:]
+    assert "image-blind rollouts" in log
 
 
 def step_metrics(twin_dir: Path) -> dict[int, dict]:
