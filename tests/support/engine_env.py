@@ -42,3 +42,34 @@ def require_engine_python() -> Path:
     if os.environ.get(REQUIRE_ENGINE_ENV) == "1":
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+SGLANG_PYTHON_ENV = "PV_SGLANG_PYTHON"
+
+
+def sglang_python() -> Path | None:
+    """The SGLang interpreter (``.venv-sglang``, or ``PV_SGLANG_PYTHON``) that has sglang and the
+    ``sgl_kernel`` CPU stand-in, or None."""
+    configured = os.environ.get(SGLANG_PYTHON_ENV)
+    candidate = Path(configured) if configured else REPO / ".venv-sglang" / "bin" / "python"
+    if not candidate.exists():
+        return None
+    check = "import importlib.util as u; assert u.find_spec('sglang') and u.find_spec('sgl_kernel')"
+    probe = subprocess.run(
+        [str(candidate), "-c", check], capture_output=True, text=True, timeout=120, check=False
+    )
+    return candidate if probe.returncode == 0 else None
+
+
+def require_sglang_python() -> Path:
+    """The SGLang interpreter; skip (or fail under ``PV_REQUIRE_ENGINE=1``) when it is missing."""
+    found = sglang_python()
+    if found is not None:
+        return found
+    reason = (
+        f"no SGLang environment (set {SGLANG_PYTHON_ENV} or run `bash scripts/setup.sh sglang`, "
+        "which builds .venv-sglang with sglang 0.5.23 and its CPU kernel stand-in)"
+    )
+    if os.environ.get(REQUIRE_ENGINE_ENV) == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)

@@ -1,9 +1,14 @@
-"""Prefix-cache reuse of a batch of judge requests, read from a real vLLM server's own counters.
+"""Prefix-cache reuse of a batch of judge requests, read from a real server's own counters.
 
-:func:`measure_prefix_reuse` sends the requests (constrained verdicts, as the judge does) with a
-``cache_salt`` of its own, so no earlier batch on the same server can supply cached blocks (vLLM
-keys its prefix-cache blocks by salt), and returns the change in ``vllm:prefix_cache_queries`` and
-``vllm:prefix_cache_hits`` (prompt tokens looked up / found) next to the ``usage`` the replies carried.
+:func:`measure_prefix_reuse` sends the requests (constrained verdicts, as the judge does) so that no
+earlier batch on the same server can supply cached prompt tokens, and returns the change in the
+server's counters of prompt tokens looked up / found in its prefix cache next to the ``usage`` the
+replies carried:
+
+- vLLM: each batch has a ``cache_salt`` of its own (vLLM keys its prefix-cache blocks by salt);
+  counters ``vllm:prefix_cache_queries`` / ``vllm:prefix_cache_hits``.
+- SGLang (``server="sglang"``): no salt; its radix cache is flushed before the batch; counters
+  ``sglang:prompt_tokens_total`` / ``sglang:cached_tokens_total``.
 """
 
 from __future__ import annotations
@@ -34,15 +39,14 @@ class PrefixReuse:
 
 
 async def _send(
-    client: ChatClient, batch: Sequence[tuple[list[dict[str, Any]], str]], salt: str, concurrency: int
+    client: ChatClient, batch: Sequence[tuple[list[dict[str, Any]], str]], salt: str | None, concurrency: int
 ) -> list[Any]:
     gate = asyncio.Semaphore(concurrency)
+    extra = {"cache_salt": salt} if salt is not None else None
 
     async def one(messages: list[dict[str, Any]], regex: str) -> Any:
         async with gate:
-            return await client.chat(
-                messages, max_tokens=512, temperature=0.0, regex=regex, extra_body={"cache_salt": salt}
-            )
+            return await client.chat(messages, max_tokens=512, temperature=0.0, regex=regex, extra_body=extra)
 
     await client.start()
     try:
@@ -58,16 +62,27 @@ def measure_prefix_reuse(
     *,
     salt: str,
     concurrency: int = 8,
+    server: str = "vllm",
 ) -> PrefixReuse:
-    """Send ``batch`` ((messages, verdict regex) pairs) to the vLLM server at ``url``; its cache reuse."""
+    """Send ``batch`` ((messages, verdict regex) pairs) to the ``server`` (vllm or sglang) at ``url``;
+    its cache reuse. ``salt`` is vLLM's cache salt; SGLang's cache is flushed first instead."""
     import time
 
-    config = ChatClientConfig(urls=(url,), model=model, server="vllm", max_concurrency=concurrency)
-    before = prefix_cache_counters(url)
+    from tests.support import sglang_server
+
+    if server == "sglang":
+        counters = sglang_server.prefix_cache_counters
+        sglang_server.flush_cache(url)
+    elif server == "vllm":
+        counters = prefix_cache_counters
+    else:
+        raise ValueError(f"server must be vllm or sglang, got {server!r}")
+    config = ChatClientConfig(urls=(url,), model=model, server=server, max_concurrency=concurrency)
+    before = counters(url)
     started = time.perf_counter()
-    replies = asyncio.run(_send(ChatClient(config), batch, salt, concurrency))
+    replies = asyncio.run(_send(ChatClient(config), batch, salt if server == "vllm" else None, concurrency))
     wall = time.perf_counter() - started
-    after = prefix_cache_counters(url)
+    after = counters(url)
     usages = [r.usage for r in replies if r.usage is not None]
     return PrefixReuse(
         queried=after["queries"] - before["queries"],
