@@ -259,7 +259,7 @@ class ChatClient:
         self.dialect: str | None = None if config.server == "auto" else config.server
 
     def __repr__(self) -> str:
-        return f"ChatClient(urls={list(self.config.urls)!r}, model={self.config.model!r})"
+        return f"ChatClient(urls={[safe_url(u) for u in self.config.urls]!r}, model={self.config.model!r})"
 
     async def __aenter__(self) -> ChatClient:
         await self.start()
@@ -354,7 +354,7 @@ class ChatClient:
             if attempt % 5 == 0:
                 logger.warning(
                     "waiting for the judge at %s to come up (%s); %.0f s of %g s (health_timeout_s)",
-                    ", ".join(r.url for r in self._pool.replicas), problems[0], waited,
+                    ", ".join(safe_url(r.url) for r in self._pool.replicas), problems[0], waited,
                     self.config.health_timeout_s,
                 )
             await asyncio.sleep(min(self.config.health_poll_s, max(deadline - loop.time(), 0.0)))
@@ -363,9 +363,11 @@ class ChatClient:
                 self._pool.mark_ok(replica)
             else:
                 self._pool.mark_down(replica)
-                logger.warning("judge server %s is not usable: %s", replica.url, problem)
+                logger.warning("judge server %s is not usable: %s", safe_url(replica.url), problem)
         if not usable:
-            detail = "; ".join(f"{r.url}: {p}" for r, p in zip(self._pool.replicas, problems, strict=True))
+            detail = "; ".join(
+                f"{safe_url(r.url)}: {p}" for r, p in zip(self._pool.replicas, problems, strict=True)
+            )
             await self.close()
             raise JudgeUnavailable(
                 f"no usable judge server for model {self.config.model!r}: {detail} "
@@ -373,14 +375,15 @@ class ChatClient:
             )
         healthy = self._pool.healthy_urls()
         self._settle_dialect(healthy)
-        logger.info("judge model %r ready at %s", self.config.model, ", ".join(healthy))
+        logger.info("judge model %r ready at %s", self.config.model, ", ".join(safe_url(u) for u in healthy))
 
     def _settle_dialect(self, urls: Sequence[str]) -> None:
         detected = {}
         for url in urls:
             dialect, owner = self._found.get(url, (None, None))
             detected[url] = dialect
-            logger.info("judge server at %s reports owned_by=%r: %s", url, owner, dialect or "unknown server")
+            found = dialect or "unknown server"
+            logger.info("judge server at %s reports owned_by=%r: %s", safe_url(url), owner, found)
         try:
             self.dialect = resolve_dialect(self.config.server, detected)
         except DialectError:
@@ -497,6 +500,7 @@ class ChatClient:
         self, state: _LoopState, replica: Replica, payload: str, limit: int
     ) -> tuple[str, str | None, Usage | None]:
         url = replica.url
+        shown = safe_url(url)  # every message names the URL the one way URLs are shown
         stats = self._stats
         async with state.semaphore:
             stats.in_flight += 1
@@ -517,15 +521,15 @@ class ChatClient:
                     raw = await _read_bounded(resp, limit if status == 200 else ERROR_BODY_BYTES)
             except asyncio.TimeoutError:
                 raise ChatError(
-                    "timeout", f"no answer from {url} within {self.config.timeout_s:g} s"
+                    "timeout", f"no answer from {shown} within {self.config.timeout_s:g} s"
                 ) from None
             except aiohttp.ClientConnectorError as err:
                 raise ChatError(
-                    "connection", f"cannot connect to {url} ({self._redact(str(err.os_error))})"
+                    "connection", f"cannot connect to {shown} ({self._redact(str(err.os_error))})"
                 ) from None
             except aiohttp.ClientError as err:
                 raise ChatError(
-                    "reset", f"connection to {url} failed mid-request ({type(err).__name__})"
+                    "reset", f"connection to {shown} failed mid-request ({type(err).__name__})"
                 ) from None
             finally:
                 stats.in_flight -= 1
@@ -534,13 +538,13 @@ class ChatClient:
             where = self._redact(safe_url(location)) if location else "nowhere (no Location)"
             raise ChatError(
                 failures.REDIRECT,
-                f"{url}{_CHAT_PATH} answered HTTP {status} redirecting to {where}; redirects are not "
+                f"{shown}{_CHAT_PATH} answered HTTP {status} redirecting to {where}; redirects are not "
                 "followed (the prompt would go to another host): point the judge URL at the server itself",
             )
         if raw is None and status == 200:
             raise ChatError(
                 failures.OVERSIZE,
-                f"{url}{_CHAT_PATH} sent a reply larger than {limit} bytes (max_reply_bytes; default sized "
+                f"{shown}{_CHAT_PATH} sent a reply larger than {limit} bytes (max_reply_bytes; default sized "
                 "from max_new_tokens); not read further",
             )
         if status != 200:
@@ -551,14 +555,14 @@ class ChatClient:
                 kind = failures.CONTEXT_LENGTH
             raise ChatError(
                 kind,
-                f"{url}{_CHAT_PATH} answered HTTP {status}: {snippet}",
+                f"{shown}{_CHAT_PATH} answered HTTP {status}: {snippet}",
                 retry_after_s=_parse_retry_after(retry_after),
             )
         assert raw is not None
         try:
             text, finish, usage = parse_chat_reply(raw)
         except ValueError as err:
-            raise ChatError("bad_json", f"{url}{_CHAT_PATH}: {self._redact(str(err))}") from None
+            raise ChatError("bad_json", f"{shown}{_CHAT_PATH}: {self._redact(str(err))}") from None
         return self._redact(text), finish, usage
 
     def _redact(self, text: str) -> str:
