@@ -14,6 +14,11 @@
 # Prefix caching: SGLang's radix cache is on by default and is what makes the judge cheap here (the
 # judge prompt puts instructions, examples and annotations before the response, so the 8 rollouts
 # of a problem share a long prefix); this script never passes --disable-radix-cache.
+# --enable-cache-report: SGLang reports usage.prompt_tokens_details.cached_tokens only with it (else
+# null), so the judge's cached-token counts (reward/judge_cached_tokens/*) come from the server.
+# --enable-metrics: Prometheus counters at /metrics (sglang:prompt_tokens_total, sglang:cached_tokens_total,
+# queue lengths, latencies). /health on SGLang is /health_generate: a one-token generation, 503 when the
+# server cannot answer within SGLANG_HEALTH_CHECK_TIMEOUT (20 s), e.g. while it starts or is swamped.
 set -euo pipefail
 # shellcheck source=recipes/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -38,6 +43,8 @@ COMMAND=(
     --tp-size "$TP"
     --dp-size "$DP"
     --mem-fraction-static "$MEM_FRACTION"
+    --enable-cache-report
+    --enable-metrics
     "$@"
 )
 
