@@ -47,8 +47,9 @@ CANVAS = (224, 196)
 
 @dataclass(frozen=True)
 class GeometryProblem:
-    """One generated problem: its text (with ``<image>``), answer, a tempting wrong answer, the facts
-    the answer needs, one line of correct and one of wrong reasoning, and what the figure shows."""
+    """One generated problem: its text (with ``<image>``: the statement of the facts, then the question),
+    answer, a tempting wrong answer, the facts the answer needs, one line of correct and one of wrong
+    reasoning, the terse lines, and what the figure shows (``names``, ``numbers``)."""
 
     id: int
     split: str
@@ -56,6 +57,7 @@ class GeometryProblem:
     names: tuple[str, ...]
     numbers: tuple[int, ...]
     problem: str
+    statement: str
     answer: str
     wrong_answer: str
     facts: tuple[str, ...]
@@ -81,8 +83,8 @@ def _parallelogram(names: Sequence[str], numbers: Sequence[int]) -> dict:
     p, q, r, s = names
     a, b = numbers
     return {
-        "problem": f"<image>In the figure, {p}{q}{r}{s} is a parallelogram with {p}{q} = {a} and "
-        f"{q}{r} = {b}. Find {r}{s}.",
+        "statement": f"{p}{q}{r}{s} is a parallelogram with {p}{q} = {a} and {q}{r} = {b}.",
+        "question": f"Find {r}{s}.",
         "answer": a,
         "wrong_answer": b,
         "facts": (f"{p}{q}{r}{s} is a parallelogram", f"{p}{q} = {a}", f"{q}{r} = {b}"),
@@ -97,8 +99,8 @@ def _right_triangle(names: Sequence[str], numbers: Sequence[int]) -> dict:
     x, y, z = names
     a, b, c = numbers
     return {
-        "problem": f"<image>Triangle {x}{y}{z} has a right angle at {z}, with {x}{z} = {a} and "
-        f"{y}{z} = {b}. Find {x}{y}.",
+        "statement": f"Triangle {x}{y}{z} has a right angle at {z}, with {x}{z} = {a} and {y}{z} = {b}.",
+        "question": f"Find {x}{y}.",
         "answer": c,
         "wrong_answer": a + b,
         "facts": (f"Triangle {x}{y}{z} has a right angle at {z}", f"{x}{z} = {a}", f"{y}{z} = {b}"),
@@ -113,8 +115,9 @@ def _circle(names: Sequence[str], numbers: Sequence[int]) -> dict:
     o, p, q = names
     r, c = numbers
     return {
-        "problem": f"<image>{o} is the center of the circle, {p} and {q} lie on it, {o}{p} = {r} and "
-        f"chord {p}{q} = {c}. Find {o}{q}.",
+        "statement": f"{o} is the center of the circle, {p} and {q} lie on it, {o}{p} = {r} and chord "
+        f"{p}{q} = {c}.",
+        "question": f"Find {o}{q}.",
         "answer": r,
         "wrong_answer": c,
         "facts": (f"{o} is the center of the circle", f"{o}{p} = {r}", f"{p}{q} = {c}"),
@@ -129,8 +132,9 @@ def _vertical_angles(names: Sequence[str], numbers: Sequence[int]) -> dict:
     p, q, r, s, t = names
     x, y = numbers
     return {
-        "problem": f"<image>Lines {p}{q} and {r}{s} intersect at {t}, angle {p}{t}{r} = {x} degrees and "
-        f"angle {p}{t}{s} = {y} degrees. Find angle {q}{t}{s}.",
+        "statement": f"Lines {p}{q} and {r}{s} intersect at {t}, angle {p}{t}{r} = {x} degrees and "
+        f"angle {p}{t}{s} = {y} degrees.",
+        "question": f"Find angle {q}{t}{s}.",
         "answer": x,
         "wrong_answer": y,
         "facts": (
@@ -149,8 +153,9 @@ def _isosceles(names: Sequence[str], numbers: Sequence[int]) -> dict:
     x, y, z = names
     s, b = numbers
     return {
-        "problem": f"<image>Triangle {x}{y}{z} is isosceles with {x}{y} = {x}{z} = {s}, and angle "
-        f"{x}{y}{z} = {b} degrees. Find angle {x}{z}{y}.",
+        "statement": f"Triangle {x}{y}{z} is isosceles with {x}{y} = {x}{z} = {s}, and angle "
+        f"{x}{y}{z} = {b} degrees.",
+        "question": f"Find angle {x}{z}{y}.",
         "answer": b,
         "wrong_answer": 180 - 2 * b,
         "facts": (
@@ -217,7 +222,8 @@ def make_problem(
         family=family,
         names=tuple(names),
         numbers=tuple(numbers),
-        problem=texts["problem"],
+        problem=f"<image>{texts['statement']} {texts['question']}",
+        statement=texts["statement"],
         answer=str(texts["answer"]),
         wrong_answer=str(texts["wrong_answer"]),
         facts=tuple(texts["facts"]),

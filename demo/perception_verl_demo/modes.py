@@ -53,11 +53,12 @@ def policy_format(think: str, answer: str) -> str:
 
 
 def perceptive_response(problem: GeometryProblem, correct: bool) -> str:
-    """States every annotated fact (one sentence each), then reasons to the right or a wrong answer."""
-    facts = " ".join(f"{fact}." for fact in problem.facts)
+    """Restates the problem's statement of its facts (every annotated fact), then reasons to the right
+    or a wrong answer. The statement is the problem text's own clause, so a tiny policy can copy it."""
     reasoning = problem.reasoning if correct else problem.wrong_reasoning
     return policy_format(
-        f"The figure shows: {facts} {reasoning}", problem.answer if correct else problem.wrong_answer
+        f"The figure shows: {problem.statement} {reasoning}",
+        problem.answer if correct else problem.wrong_answer,
     )
 
 
