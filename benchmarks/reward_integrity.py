@@ -7,7 +7,7 @@
                                           [--only overhead|bombs|outage|reject]
 
 1. **Per-check overhead**: the same honest answers checked one at a time by the worker-process pool
-   (:class:`perception_verl.rewards.deadline.CheckPool`, what the manager uses) and by the former
+   (:class:`perception_verl.workers.pool.CheckPool`, what the manager uses) and by the former
    in-thread call (``loop.run_in_executor(None, accuracy_reward, ...)``), alternating; the ratio is
    median(pool) / median(thread) per check, and the same for a concurrent batch of ``--batch``.
 2. **Bomb batch**: ``--batch`` responses through verl's ``RewardLoopWorker`` (in-process, no Ray),
@@ -35,7 +35,7 @@ from typing import Any
 
 from benchmarks import _common
 from perception_verl.rewards.accuracy import accuracy_reward
-from perception_verl.rewards.deadline import CheckPool
+from perception_verl.workers.pool import CheckPool
 from tests.support.bombs import BOMB_RESPONSE, unguarded_accuracy
 from tests.support.fake_sglang import JUDGE_MODEL, fake_sglang
 from tests.support.verl_harness import Sample, build_dataproto
@@ -104,7 +104,7 @@ async def score_batch(config: Any, data: Any) -> tuple[float, list[dict[str, flo
 def bomb_batch(
     tokenizer_dir: Path, tokenizer: Any, batch: int, bombs: int, timeout_s: float
 ) -> dict[str, float]:
-    from perception_verl import scorer as scorer_module
+    from perception_verl.scorer import accuracy as scorer_module
 
     every = max(batch // max(bombs, 1), 1)
     texts = [BOMB_RESPONSE if i % every == 0 and i // every < bombs else honest(i) for i in range(batch)]

@@ -10,7 +10,7 @@ object per row (``"type": "row"``) and a final summary object (``"type": "summar
 perception with the offline lexical judge; ``--judge none``
 leaves perception out; ``--judge sglang|vllm`` asks an LLM judge served over HTTP (``--judge-url``,
 ``--judge-model``, ``--judge-server``, ``--constrained``: the options of
-:mod:`perception_verl.judge.http_options`), every row at once up to ``--concurrency``. Rows are scored
+:mod:`perception_verl.judge_flags`), every row at once up to ``--concurrency``. Rows are scored
 by :class:`perception_verl.scorer.PerceptionScorer`, as in training (answers checked by math-verify in
 worker processes stopped after 10 s). A row the HTTP
 judge could not answer has perception excluded and its failure kind counted in the summary, with the
@@ -35,7 +35,7 @@ from perception_verl.data.annotations import AnnotationError, parse_annotations
 from perception_verl.errors import PerceptionVerlError
 from perception_verl.jsonl import json_object
 from perception_verl.judge.base import JudgeResult
-from perception_verl.judge.http_options import (
+from perception_verl.judge_flags import (
     HTTP_JUDGES,
     add_http_judge_args,
     check_http_judge_args,

@@ -2,7 +2,7 @@
 
 - ``docs/configuration.md``: the block between the ``reward-options`` markers is the table of every
   ``reward.reward_kwargs`` option with its default and description, read from the dataclasses
-  ``PerceptionRewardConfig`` (perception_verl/integration/config.py) and ``RewardWeights``
+  ``PerceptionRewardConfig`` (perception_verl/config.py) and ``RewardWeights``
   (perception_verl/rewards/total.py): field names, defaults, and each field's attribute docstring.
 - ``docs/cli.md``: every ``perception-verl`` command's ``--help`` (its module's ``build_parser()``).
 
@@ -85,7 +85,7 @@ def _default(field: dataclasses.Field) -> str:
 
 def options_table() -> str:
     """The Markdown table of every ``reward.reward_kwargs`` option (weights first)."""
-    from perception_verl.integration.config import PerceptionRewardConfig
+    from perception_verl.config import PerceptionRewardConfig
     from perception_verl.rewards.total import RewardWeights
 
     missing = [f"weights.{name}" for name in undocumented(RewardWeights)]
@@ -93,7 +93,7 @@ def options_table() -> str:
     if missing:
         raise UndocumentedOption(
             f"reward option(s) without a description: {', '.join(missing)}; add a docstring line under "
-            "each field (perception_verl/integration/config.py, perception_verl/rewards/total.py)"
+            "each field (perception_verl/config.py, perception_verl/rewards/total.py)"
         )
     rows = ["| key | default | meaning |", "|---|---|---|"]
     weight_docs = field_docs(RewardWeights)

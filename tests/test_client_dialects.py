@@ -14,7 +14,7 @@ from perception_verl.client.dialects import (
     regex_fields,
     resolve_dialect,
 )
-from perception_verl.integration.config import RewardConfigError, from_kwargs
+from perception_verl.config import RewardConfigError, from_kwargs
 from perception_verl.judge.prompt import verdict_regex
 from perception_verl.judge.sglang import OpenAIChatJudge, OpenAIChatJudgeConfig, SGLangJudge
 from tests.support.fake_sglang import JUDGE_MODEL, fake_sglang

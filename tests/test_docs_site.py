@@ -80,7 +80,7 @@ def test_the_readme_links_every_docs_page_and_its_links_resolve() -> None:
 
 
 def test_every_reward_option_has_a_description() -> None:
-    from perception_verl.integration.config import PerceptionRewardConfig
+    from perception_verl.config import PerceptionRewardConfig
     from perception_verl.rewards.total import RewardWeights
 
     docs = gen_docs()
@@ -94,7 +94,7 @@ def test_every_reward_option_has_a_description() -> None:
 
 
 def test_every_accepted_key_is_a_documented_field() -> None:
-    from perception_verl.integration import config
+    from perception_verl import config
 
     fields = {field.name for field in dataclasses.fields(config.PerceptionRewardConfig)}
     assert set(config._KEYS) == fields

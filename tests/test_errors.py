@@ -14,7 +14,7 @@ from perception_verl.rewards.ground_truth import GroundTruthError, ground_truth_
 
 # Each edge's class and the built-in base existing except clauses rely on.
 KEPT_BASES = {
-    "perception_verl.integration.config.RewardConfigError": ValueError,
+    "perception_verl.config.RewardConfigError": ValueError,
     "perception_verl.rewards.ground_truth.GroundTruthError": ValueError,
     "perception_verl.client.errors.ChatError": RuntimeError,
     "perception_verl.client.errors.JudgeUnavailable": RuntimeError,
@@ -34,10 +34,10 @@ KEPT_BASES = {
     "perception_verl.evaluation.score._JudgeUnavailable": RuntimeError,
     "perception_verl.evaluation.wemath.WeMathError": ValueError,
     "perception_verl.launch.compose.ComposeError": ValueError,
-    "perception_verl.rewards.deadline.CheckTimeout": Exception,
-    "perception_verl.rewards.deadline.CheckCrashed": Exception,
+    "perception_verl.workers.pool.CheckTimeout": Exception,
+    "perception_verl.workers.pool.CheckCrashed": Exception,
     "perception_verl.errors.MissingFieldError": KeyError,
-    "perception_verl.scorer.JudgeFailedError": RuntimeError,
+    "perception_verl.scorer.core.JudgeFailedError": RuntimeError,
     "perception_verl.score.InputError": ValueError,
     "perception_verl.score.JudgeStartError": RuntimeError,
     "perception_verl.analysis.label_perception.JudgeStartError": RuntimeError,

@@ -16,7 +16,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from perception_verl.client.errors import JudgeUnavailable
-from perception_verl.integration.config import RewardConfigError, from_kwargs, resolve_judge
+from perception_verl.config import RewardConfigError, from_kwargs, resolve_judge
 from perception_verl.integration.manager import PerceptionRewardManager
 from perception_verl.launch.compose import compose_trainer_config
 from tests.support.fake_sglang import JUDGE_MODEL, fake_sglang

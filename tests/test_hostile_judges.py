@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 from transformers import AutoTokenizer
 
 from perception_verl import score
-from perception_verl.integration.config import PerceptionRewardConfig, RewardConfigError, judge_label
+from perception_verl.config import PerceptionRewardConfig, RewardConfigError, judge_label
 from perception_verl.integration.manager import PerceptionRewardManager
 from perception_verl.integration.metrics import JUDGE_KEY, reward_metrics
 from perception_verl.judge.sglang import REASK_CHARS_PER_TOKEN

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
-from perception_verl.integration.config import PerceptionRewardConfig, RewardConfigError, from_kwargs
+from perception_verl.config import PerceptionRewardConfig, RewardConfigError, from_kwargs
 from perception_verl.integration.routing import check_routing
 from perception_verl.rewards.total import RewardWeights
 from perception_verl.scorer import judge_endpoint
@@ -163,7 +163,7 @@ def test_http_judge_options_without_judge_sglang_fail(key: str) -> None:
 
 
 def test_judge_step_deadline_is_validated_and_needs_the_http_judge() -> None:
-    from perception_verl.integration.config import RewardConfigError, from_kwargs
+    from perception_verl.config import RewardConfigError, from_kwargs
 
     http = {"judge": "sglang", "judge_urls": "http://h:1", "judge_model": "m"}
     assert from_kwargs({**http, "judge_step_deadline_s": "90"}).judge_step_deadline_s == 90.0

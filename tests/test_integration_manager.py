@@ -242,7 +242,7 @@ def test_math_verify_bombs_cost_one_deadline_and_no_honest_accuracy(
     """16 answers that hold the GIL in sympy's C code for 70-100 s, among 48 honest correct answers."""
     import time
 
-    from perception_verl import scorer as scorer_module
+    from perception_verl.scorer import accuracy as scorer_module
     from tests.support.bombs import BOMB_RESPONSE, unguarded_accuracy
 
     # Without the size guard, so only the process deadline can stop the bombs.
@@ -279,7 +279,7 @@ def test_symbolic_constant_bombs_are_refused_before_math_verify_runs(tokenizer: 
 
 
 def test_accuracy_timeout_must_be_positive(tokenizer: Any) -> None:
-    from perception_verl.integration.config import RewardConfigError
+    from perception_verl.config import RewardConfigError
 
     with pytest.raises(RewardConfigError, match="accuracy_timeout_s"):
         make_manager(tokenizer, judge="lexical", accuracy_timeout_s=0)

@@ -7,7 +7,7 @@ import logging
 import pytest
 from omegaconf import OmegaConf
 
-from perception_verl.integration.config import RewardConfigError, from_kwargs
+from perception_verl.config import RewardConfigError, from_kwargs
 from perception_verl.integration.rollout_guard import METRICS, RolloutMismatchError, disagreement
 from perception_verl.integration.step_metrics import check_rollout_agreement, rollout_mismatch_bound
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from perception_verl.integration.config import from_kwargs
+from perception_verl.config import from_kwargs
 from perception_verl.launch.compose import compose_trainer_config
 from perception_verl_demo.samples import PROBLEMS, QUALITY_LEVELS
 from perception_verl_demo.smoke import smoke_overrides

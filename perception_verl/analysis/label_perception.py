@@ -43,7 +43,7 @@ from perception_verl.analysis.labels import LabelId
 from perception_verl.atomic import write_atomically
 from perception_verl.errors import PerceptionVerlError
 from perception_verl.judge.base import Judge, JudgeResult
-from perception_verl.judge.http_options import (
+from perception_verl.judge_flags import (
     HTTP_JUDGES,
     add_http_judge_args,
     check_http_judge_args,

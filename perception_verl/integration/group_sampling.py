@@ -159,7 +159,7 @@ class GroupConsistentSampler:
 
 def perception_weight(config: Any) -> float:
     """The validated perception weight of ``reward.reward_kwargs`` (what the manager scores with)."""
-    from perception_verl.integration.config import from_kwargs
+    from perception_verl.config import from_kwargs
 
     reward = config.get("reward") or {}
     return from_kwargs(reward.get("reward_kwargs")).weights.perception

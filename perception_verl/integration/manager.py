@@ -19,8 +19,8 @@ from typing import Any
 from verl import DataProto
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
+from perception_verl.config import PerceptionRewardConfig, from_kwargs, resolve_judge
 from perception_verl.data.annotations import parse_annotations
-from perception_verl.integration.config import PerceptionRewardConfig, from_kwargs, resolve_judge
 from perception_verl.integration.fields import lookup, raw_ground_truth, row_name
 from perception_verl.integration.metrics import JUDGE_KEY
 from perception_verl.integration.routing import check_routing, config_get
@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 class PerceptionRewardManager(RewardManagerBase):
     """verl reward-loop manager: accuracy + format + perception (judged) + repetition penalty.
 
-    Options come from ``reward.reward_kwargs`` (see :mod:`perception_verl.integration.config`) and
+    Options come from ``reward.reward_kwargs`` (see :mod:`perception_verl.config`) and
     are validated in the constructor, which also health-checks an HTTP judge, so a bad option stops
     the run before training starts. :meth:`close` (from the worker's loop) releases the judge; verl
     never calls it, so the scorer's exit handler then closes it on a best-effort basis.
@@ -54,7 +54,7 @@ class PerceptionRewardManager(RewardManagerBase):
             check_routing(config, options)
         self.reward_router_address = reward_router_address
         self.reward_model_tokenizer = reward_model_tokenizer
-        self.scorer = PerceptionScorer.shared(
+        self.scorer = PerceptionScorer(
             options,
             reward_router_address=reward_router_address,
             verl_model_path=config_get(config, "reward.reward_model.model_path"),

@@ -35,7 +35,7 @@ import numpy as np
 PREFIX = "reward"
 JUDGE_KEY = "perception_judge"
 """The one text key the reward managers add to the numeric extras: which judge scored the sample's
-perception (:func:`~perception_verl.integration.config.judge_label`), so dumps and step metrics name it."""
+perception (:func:`~perception_verl.config.judge_label`), so dumps and step metrics name it."""
 JUDGE_METRIC_PREFIX = f"{PREFIX}/{JUDGE_KEY}/"
 """Prefix of the step metrics naming the judge: ``reward/perception_judge/<judge>``."""
 SUMMARISED = ("score", "accuracy", "format", "repetition", "num_annotations")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from perception_verl.integration.config import RewardConfigError
+from perception_verl.config import RewardConfigError
 
 
 def config_get(config: Any, dotted: str, default: Any = None) -> Any:

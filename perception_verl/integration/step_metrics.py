@@ -28,6 +28,7 @@ from perception_verl.integration.rollout_guard import (
     RolloutMismatchError,
     disagreement,
 )
+from perception_verl.scorer import EXTRA_KEYS
 
 logger = logging.getLogger(__name__)
 
@@ -111,8 +112,6 @@ def with_reward_step_metrics(base: type) -> type:
             self._pv_checked_agreement = True
             check_rollout_agreement(metrics, rollout_mismatch_bound(self.config), first=first)
             import transfer_queue as tq
-
-            from perception_verl.scorer import EXTRA_KEYS
 
             colocated = None if self.get_reward_handles() is not None else [*EXTRA_KEYS, JUDGE_KEY]
             metrics.update(batch_reward_metrics(batch, tq.kv_batch_get, colocated_keys=colocated))

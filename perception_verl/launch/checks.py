@@ -293,7 +293,7 @@ async def _health(urls: tuple[str, ...], model: str, api_key_env: str | None, ti
 def check_judge(config: DictConfig, options: Any) -> Check:
     """The judge the reward manager will use answers its health check (or verl will launch it)."""
     from perception_verl.client.errors import JudgeUnavailable
-    from perception_verl.integration.config import RewardConfigError
+    from perception_verl.config import RewardConfigError
     from perception_verl.integration.routing import check_routing
     from perception_verl.scorer import judge_endpoint
 

@@ -70,7 +70,7 @@ def settings_lines(config: DictConfig, options: object | None) -> list[str]:
             f"perception={weights.perception:g} repetition={weights.repetition:g} "
             f"(n={weights.repetition_n}, max penalty={weights.repetition_max_penalty:g})"
         )
-        from perception_verl.integration.config import judge_label
+        from perception_verl.config import judge_label
 
         lines.append(f"  {'judge backend':28s} {judge_label(options)}")
     return lines
@@ -113,7 +113,7 @@ def run_checks(overrides: Sequence[str]) -> tuple[list[Check], list[str]]:
     checks.append(manager_check)
     options = None
     if manager_check.ok and is_perception_manager(config):
-        from perception_verl.integration.config import RewardConfigError, from_kwargs, resolve_judge
+        from perception_verl.config import RewardConfigError, from_kwargs, resolve_judge
 
         try:
             options = resolve_judge(

@@ -13,7 +13,7 @@ slows exponentially with those), and parsed expressions whose value would have t
 compare quickly (``9^{9^{9}}``, ``1000000!``, ``e^{e^{e^{e}}}``) are refused before ``verify`` sees
 them; symbolic constants (``e``, ``\\pi``, ``\\mathrm{e}``, ``\\exp``, ``\\cosh``) count with their real
 magnitude. These limits are heuristics: the reward manager runs this check in worker processes
-that a hard deadline stops (:mod:`perception_verl.rewards.deadline`).
+that a hard deadline stops (:mod:`perception_verl.workers.pool`).
 
 A ground truth must be text with an answer in it: empty text and the placeholders ``None``, ``nan``,
 ``null`` (what ``str`` makes of a missing value) score 0 as ``bad_ground_truth`` and are never

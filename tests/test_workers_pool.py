@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from perception_verl.rewards.deadline import CheckCrashed, CheckPool, CheckTimeout
+from perception_verl.workers.pool import CheckCrashed, CheckPool, CheckTimeout
 from tests.support.bombs import BOMB_RESPONSE, check_or_die, unguarded_accuracy
 
 

@@ -1,6 +1,6 @@
-"""A clean fork server for check workers: ``python -m perception_verl.rewards.forker FD FN ALARM [ARGS]``.
+"""A clean fork server for check workers: ``python -m perception_verl.workers.forker FD FN ALARM [ARGS]``.
 
-Started by :class:`perception_verl.rewards.deadline.CheckPool` as a fresh, single-threaded
+Started by :class:`perception_verl.workers.pool.CheckPool` as a fresh, single-threaded
 interpreter (never a fork of the caller, which may be a multi-threaded Ray worker, and without
 re-running the caller's main module as :mod:`multiprocessing`'s spawn and forkserver methods do). It
 imports the check function's module once (math-verify and sympy) and, given ``ARGS`` (a base64
@@ -34,8 +34,8 @@ def resolve(target: str) -> object:
 
 
 def serve(control: socket.socket, target: str, alarm_s: int, warmup: tuple[object, ...] | None) -> None:
-    """Fork a worker running :func:`~perception_verl.rewards.deadline.serve_checks` per request byte."""
-    from perception_verl.rewards.deadline import serve_checks
+    """Fork a worker running :func:`~perception_verl.workers.pool.serve_checks` per request byte."""
+    from perception_verl.workers.pool import serve_checks
 
     fn = resolve(target)
     if warmup is not None:

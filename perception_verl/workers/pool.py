@@ -7,7 +7,7 @@ and replaced; the caller gets :class:`CheckTimeout` right at the deadline, whate
 doing. Each worker also arms ``alarm()`` with the default action before every check, so the kernel
 ends a worker whose parent died mid-check.
 
-Workers are forked by a fork server of their own (:mod:`perception_verl.rewards.forker`, a fresh
+Workers are forked by a fork server of their own (:mod:`perception_verl.workers.forker`, a fresh
 single-threaded interpreter), never by the caller: forking a multi-threaded process such as a Ray
 worker can copy a held lock and deadlock the child, and :mod:`multiprocessing`'s spawn and forkserver
 methods re-run the caller's main module in every worker. The fork server imports the check's module
@@ -106,7 +106,7 @@ class _Forker:
 
     def __init__(self, target: str, alarm_s: int, warmup: tuple[Any, ...] | None) -> None:
         ours, theirs = socket.socketpair()
-        command = [sys.executable, "-m", "perception_verl.rewards.forker", str(theirs.fileno()), target]
+        command = [sys.executable, "-m", "perception_verl.workers.forker", str(theirs.fileno()), target]
         command.append(str(alarm_s))
         if warmup is not None:
             command.append(base64.b64encode(pickle.dumps(warmup)).decode())

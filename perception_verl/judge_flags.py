@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from perception_verl.client.cli_secrets import refuse_secret_flags
 from perception_verl.client.dialects import SERVER_SETTINGS
 from perception_verl.client.replicas import url_list
+from perception_verl.config import PerceptionRewardConfig
 from perception_verl.judge.base import TRUNCATED, JudgeResult
+from perception_verl.scorer import PerceptionScorer
 
 HTTP_JUDGES = ("sglang", "vllm")
 
@@ -100,14 +101,12 @@ def check_http_judge_args(args: argparse.Namespace) -> str | None:
     return None
 
 
-def judge_options(args: argparse.Namespace, concurrency: int) -> Any:
-    """The :class:`~perception_verl.integration.config.PerceptionRewardConfig` of a CLI's judge options.
+def judge_options(args: argparse.Namespace, concurrency: int) -> PerceptionRewardConfig:
+    """The :class:`~perception_verl.config.PerceptionRewardConfig` of a CLI's judge options.
 
     ``args.judge`` is ``none``, ``lexical`` or one of :data:`HTTP_JUDGES`; ``concurrency`` caps the HTTP
     judge's requests in flight. ValueError on a contradictory dialect (see :func:`judge_server`).
     """
-    from perception_verl.integration.config import PerceptionRewardConfig
-
     if args.judge not in HTTP_JUDGES:
         return PerceptionRewardConfig(judge=args.judge, max_response_chars=args.max_response_chars)
     return PerceptionRewardConfig(
@@ -127,12 +126,10 @@ def judge_options(args: argparse.Namespace, concurrency: int) -> Any:
     )
 
 
-def cli_scorer(args: argparse.Namespace, concurrency: int) -> Any:
+def cli_scorer(args: argparse.Namespace, concurrency: int) -> PerceptionScorer:
     """The :class:`~perception_verl.scorer.PerceptionScorer` of a CLI's judge options (offline: HTTP
     calls are not retried until a step deadline; ``--reask`` re-asks). ValueError on a bad value;
     ImportError when the judge's module cannot be imported."""
-    from perception_verl.scorer import PerceptionScorer
-
     return PerceptionScorer(judge_options(args, concurrency), budgeted=False, reask=args.reask)
 
 
