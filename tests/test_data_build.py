@@ -370,7 +370,11 @@ def _bad_source(tmp_path: Path, index: int, **changes) -> Path:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"images": []}, "split 'train' index 1 (id 1): missing image"),
+        (
+            {"images": []},
+            "split 'train' index 1 (id 1): missing image (a vision-language policy crashes verl at "
+            "verl/models/transformers/qwen2_vl.py:393",
+        ),
         (
             {"images": [{"bytes": b"not an image", "path": None}]},
             "split 'train' index 1 (id 1): unreadable image bytes",

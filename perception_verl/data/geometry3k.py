@@ -42,7 +42,7 @@ from perception_verl.data.checks import (
     annotation_problems,
     reads_as_instruction,
 )
-from perception_verl.data.images import ImageDataError, MissingImageError, decode_images
+from perception_verl.data.images import TEXT_ROW_CRASH, ImageDataError, MissingImageError, decode_images
 from perception_verl.data.loading import load_split_rows
 from perception_verl.data.matching import MatchReport, ProblemKeys, match_annotations, normalise_answer
 from perception_verl.data.matching import normalise_problem as _norm_problem
@@ -141,7 +141,7 @@ def convert_row(
     except ImageDataError as error:
         raise RowError(f"{where}: unreadable image bytes: {error}") from None
     if not images:
-        raise RowError(f"{where}: missing image")
+        raise RowError(f"{where}: missing image (a vision-language policy crashes verl at {TEXT_ROW_CRASH})")
     return ConvertedProblem(
         split=split,
         index=index,

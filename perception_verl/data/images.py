@@ -19,6 +19,12 @@ from PIL import Image
 
 from perception_verl.errors import PerceptionVerlError
 
+# A vision-language policy crashes verl 0.9.1 on a row without an image (transformers 5.x): the data
+# build refuses such rows and the dry run names them, quoting this line.
+TEXT_ROW_CRASH = (
+    "verl/models/transformers/qwen2_vl.py:393 (image_embeds.mean() on the vision encoder's "
+    "BaseModelOutputWithPooling, for a batch without pixel_values)"
+)
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_MODES = frozenset({"1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"})
 

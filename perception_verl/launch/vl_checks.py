@@ -17,13 +17,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from perception_verl.data.images import TEXT_ROW_CRASH
 from perception_verl.launch.checks import Check
 
 NORMALIZING_VLLM = (0, 29)
-TEXT_ROW_CRASH = (
-    "verl/models/transformers/qwen2_vl.py:393 (image_embeds.mean() on the vision encoder's "
-    "BaseModelOutputWithPooling, for a batch without pixel_values)"
-)
 ENGINE_FLAG = "actor_rollout_ref.rollout.engine_kwargs.vllm.mm_device_do_normalize"
 
 
