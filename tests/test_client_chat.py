@@ -59,14 +59,16 @@ def test_the_probe_at_the_deadline_reports_the_fault_not_a_clipped_timeout(
 ) -> None:
     """A loaded machine answers a refused connection slowly; the last probe, sent at the deadline,
     must still see ``connection refused`` instead of timing out on the deadline's last millisecond."""
+    from perception_verl.client import probe
+
     url = closed_port_url()
-    real_probe = ChatClient._probe
+    real_probe = probe.probe_url
 
-    async def slow_probe(self: ChatClient, state: object, probed: str) -> str | None:
+    async def slow_probe(*args: object) -> tuple[str | None, object]:
         await asyncio.sleep(0.2)
-        return await real_probe(self, state, probed)
+        return await real_probe(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(ChatClient, "_probe", slow_probe)
+    monkeypatch.setattr(probe, "probe_url", slow_probe)
     config = fast_config(url, health_timeout_s=1.0, health_poll_s=0.5)
     with pytest.raises(JudgeUnavailable) as info:
         asyncio.run(ChatClient(config).start())

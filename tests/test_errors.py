@@ -32,7 +32,7 @@ KEPT_BASES = {
     "perception_verl.evaluation.dumps.DumpError": ValueError,
     "perception_verl.evaluation.report.MetricsFileError": ValueError,
     "perception_verl.evaluation.score._JudgeUnavailable": RuntimeError,
-    "perception_verl.evaluation.wemath.WeMathError": ValueError,
+    "perception_verl.data.wemath_keys.WeMathError": ValueError,
     "perception_verl.launch.compose.ComposeError": ValueError,
     "perception_verl.workers.pool.CheckTimeout": Exception,
     "perception_verl.workers.pool.CheckCrashed": Exception,

@@ -10,13 +10,8 @@ import random
 
 import pytest
 
-from perception_verl.evaluation.wemath import (
-    Outcome,
-    StepKey,
-    WeMathError,
-    four_dimensional,
-    parse_key,
-)
+from perception_verl.data.wemath_keys import StepKey, WeMathError, parse_key
+from perception_verl.evaluation.wemath import Outcome, four_dimensional
 
 T, F, U = True, False, None  # right, wrong, unscored
 

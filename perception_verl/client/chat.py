@@ -45,7 +45,6 @@ import json
 import logging
 import os
 import random
-import re
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -56,16 +55,26 @@ import aiohttp
 
 from perception_verl.client import failures
 from perception_verl.client.backoff import backoff_delay
+from perception_verl.client.chat_config import ERROR_BODY_BYTES, ChatClientConfig, normalize_url, reply_bound
 from perception_verl.client.dialects import (
     DialectError,
-    check_setting,
-    dialect_of_models,
     regex_fields,
     resolve_dialect,
 )
 from perception_verl.client.errors import ChatError, JudgeUnavailable
-from perception_verl.client.redact import has_userinfo, mask_secret, masked_snippet, safe_url, userinfo_error
-from perception_verl.client.replicas import Replica, ReplicaPool, with_scheme
+from perception_verl.client.probe import check_url
+from perception_verl.client.redact import mask_secret, safe_url
+from perception_verl.client.replicas import Replica, ReplicaPool
+from perception_verl.client.replies import (
+    ChatReply,
+    Usage,
+    parse_chat_completion,
+    parse_chat_reply,
+    parse_usage,
+    read_bounded,
+    reply_of,
+    still_loading,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -73,162 +82,6 @@ _CHAT_PATH = "/v1/chat/completions"
 _MIN_PROBE_S = 1.0
 """The least time a start-up probe is given, even at the deadline: a probe clipped to the last
 milliseconds would report a timeout instead of the fault (``connection refused``) it would have seen."""
-
-REPLY_BYTES_PER_TOKEN = 64
-"""Reply bytes allowed per requested token: a token is at most a few characters, each at most 6 bytes
-as a JSON ``\\uXXXX`` escape, so an honest reply stays far below this."""
-REPLY_ENVELOPE_BYTES = 64 * 1024
-"""Bytes allowed on top for the JSON envelope (ids, usage, logprobs set to null, ...)."""
-ERROR_BODY_BYTES = 64 * 1024
-"""How much of an error answer's body is read (only its first 200 characters are shown)."""
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_CONTEXT_LENGTH = re.compile(r"context length|context window|maximum context|max_model_len|too long", re.I)
-
-
-def reply_bound(max_tokens: int, max_reply_bytes: int | None = None) -> int:
-    """Bytes of a chat reply the client reads: ``max_reply_bytes``, else sized from ``max_tokens``."""
-    if max_reply_bytes:
-        return max_reply_bytes
-    return REPLY_ENVELOPE_BYTES + REPLY_BYTES_PER_TOKEN * max(int(max_tokens), 1)
-
-
-def normalize_url(url: str, *, api_key_env: str | None = None) -> str:
-    """``host:port``, ``http://host:port/`` or ``http://host:port/v1`` -> ``http://host:port``.
-
-    ValueError for an empty URL, and for one with ``user:password@`` in it (the message shows it masked
-    and names the options that carry a key instead, and both sources when ``api_key_env`` is set too).
-    """
-    text = url.strip()
-    if not text:
-        raise ValueError("judge URL is empty")
-    if has_userinfo(text):
-        raise ValueError(userinfo_error(text, api_key_env))
-    text = with_scheme(text).rstrip("/")
-    if text.endswith("/v1"):
-        text = text[: -len("/v1")]
-    return text
-
-
-@dataclass(frozen=True)
-class ChatClientConfig:
-    """Where the chat server is and how hard to try. ``urls`` are replicas of one model.
-
-    ``api_key_env`` names the environment variable holding the API key (the key itself is never an
-    option). ``max_retries`` is for callers with no retry owner (the offline CLIs); the training judge
-    sets it to 0 and retries by failure kind within the step deadline. ``max_reply_bytes`` bounds how
-    much of a reply is read (``None``: sized from each call's ``max_tokens``, see :func:`reply_bound`).
-    """
-
-    urls: tuple[str, ...]
-    model: str
-    api_key_env: str | None = None
-    max_concurrency: int = 64
-    timeout_s: float = 60.0
-    max_retries: int = 4
-    backoff_base_s: float = 0.5
-    backoff_max_s: float = 8.0
-    health_timeout_s: float = 30.0
-    health_poll_s: float = 2.0
-    replica_cooldown_s: float = 5.0
-    server: str = "auto"
-    max_reply_bytes: int | None = None
-
-    def __post_init__(self) -> None:
-        try:
-            object.__setattr__(self, "server", check_setting(self.server))
-        except ValueError as err:
-            raise ValueError(f"ChatClientConfig.server: {err}") from None
-        urls = (self.urls,) if isinstance(self.urls, str) else tuple(self.urls)
-        if not urls:
-            raise ValueError("ChatClientConfig.urls: at least one judge URL is required")
-        if self.api_key_env and not _ENV_NAME.fullmatch(self.api_key_env):
-            raise ValueError(
-                "ChatClientConfig.api_key_env (api_key_env / --api-key-env) takes the NAME of an environment "
-                "variable holding the key, and this value is not one (not shown: it may be the key itself); "
-                "export the key, e.g. JUDGE_API_KEY=..., and pass --api-key-env JUDGE_API_KEY"
-            )
-        object.__setattr__(
-            self, "urls", tuple(normalize_url(u, api_key_env=self.api_key_env) for u in urls)
-        )
-        if not self.model:
-            raise ValueError("ChatClientConfig.model: the served model name is required")
-        positive = {
-            "max_concurrency": self.max_concurrency,
-            "timeout_s": self.timeout_s,
-            "health_timeout_s": self.health_timeout_s,
-            "health_poll_s": self.health_poll_s,
-        }
-        for name, value in positive.items():
-            if value <= 0:
-                raise ValueError(f"ChatClientConfig.{name} must be > 0, got {value!r}")
-        non_negative = {
-            "max_retries": self.max_retries,
-            "backoff_base_s": self.backoff_base_s,
-            "backoff_max_s": self.backoff_max_s,
-            "replica_cooldown_s": self.replica_cooldown_s,
-            "max_reply_bytes": self.max_reply_bytes or 0,
-        }
-        for name, value in non_negative.items():
-            if value < 0:
-                raise ValueError(f"ChatClientConfig.{name} must be >= 0, got {value!r}")
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Token counts of one reply; ``cached_tokens`` is None where the server does not report them
-    (vLLM: ``--enable-prompt-tokens-details``; SGLang: ``--enable-cache-report``)."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cached_tokens: int | None = None
-
-
-@dataclass(frozen=True)
-class ChatReply:
-    """The assistant text of one successful chat call; ``requests`` counts HTTP attempts it took."""
-
-    text: str
-    latency_s: float
-    requests: int
-    finish_reason: str | None = None
-    url: str = ""
-    usage: Usage | None = None
-
-
-def _count(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        return None
-    return int(value)
-
-
-def parse_usage(payload: Any) -> Usage | None:
-    """The ``usage`` of a chat.completion body (``prompt_tokens_details.cached_tokens`` where given)."""
-    usage = payload.get("usage") if isinstance(payload, Mapping) else None
-    if not isinstance(usage, Mapping):
-        return None
-    details = usage.get("prompt_tokens_details")
-    cached = _count(details.get("cached_tokens")) if isinstance(details, Mapping) else None
-    return Usage(_count(usage.get("prompt_tokens")) or 0, _count(usage.get("completion_tokens")) or 0, cached)
-
-
-def parse_chat_completion(raw: bytes) -> tuple[str, str | None]:
-    """(content, finish_reason) of an OpenAI ``chat.completion`` body; ValueError if it has none."""
-    content, finish, _ = parse_chat_reply(raw)
-    return content, finish
-
-
-def parse_chat_reply(raw: bytes) -> tuple[str, str | None, Usage | None]:
-    """(content, finish_reason, usage) of an OpenAI ``chat.completion`` body; ValueError if no content."""
-    try:
-        payload = json.loads(raw)
-        choice = payload["choices"][0]
-        content = choice["message"]["content"]
-    except (ValueError, KeyError, IndexError, TypeError) as err:
-        raise ValueError(f"not a chat.completion body ({type(err).__name__}: {err})") from None
-    if not isinstance(content, str):
-        raise ValueError(f"choices[0].message.content is {type(content).__name__}, not text")
-    finish = choice.get("finish_reason")
-    return content, finish if isinstance(finish, str) else None, parse_usage(payload)
 
 
 @dataclass
@@ -267,8 +120,6 @@ class ChatClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-    # ------------------------------------------------------------------ session per event loop
 
     def _read_api_key(self) -> str | None:
         name = self.config.api_key_env
@@ -326,8 +177,6 @@ class ChatClient:
         else:
             self._abandon(state)
 
-    # ------------------------------------------------------------------ health check
-
     async def start(self) -> None:
         """Check every URL: ``/health`` answers 200 and ``/v1/models`` lists ``config.model``.
 
@@ -343,11 +192,18 @@ class ChatClient:
         floor = min(_MIN_PROBE_S, self.config.health_timeout_s)
         for attempt in itertools.count():
             remaining = max(deadline - loop.time(), floor)
-            problems = await asyncio.gather(
-                *(self._check(state, r.url, remaining) for r in self._pool.replicas)
+            probed = await asyncio.gather(
+                *(
+                    check_url(state.session, r.url, self.config.model, self._redact, remaining)
+                    for r in self._pool.replicas
+                )
             )
+            for replica, (_, found) in zip(self._pool.replicas, probed, strict=True):
+                if found is not None:
+                    self._found[replica.url] = found
+            problems = [problem for problem, _ in probed]
             usable = any(p is None for p in problems)
-            if usable or not all(_still_loading(p) for p in problems) or loop.time() >= deadline:
+            if usable or not all(still_loading(p) for p in problems) or loop.time() >= deadline:
                 break
             self._stats.counters["health_retries"] += 1
             waited = self.config.health_timeout_s - (deadline - loop.time())
@@ -390,39 +246,6 @@ class ChatClient:
             self._stats.counters["dialect_errors"] += 1
             raise
         logger.info("judge server dialect: %s (setting %s)", self.dialect or "unknown", self.config.server)
-
-    async def _check(self, state: _LoopState, url: str, limit: float) -> str | None:
-        try:
-            return await asyncio.wait_for(self._probe(state, url), timeout=limit)
-        except asyncio.TimeoutError:
-            return f"no answer to the health check within {limit:.3g} s (timeout)"
-
-    async def _probe(self, state: _LoopState, url: str) -> str | None:
-        try:
-            async with state.session.get(f"{url}/health", allow_redirects=False) as resp:
-                if resp.status != 200:
-                    return f"GET /health returned HTTP {resp.status}{_redirect_note(resp)}"
-            async with state.session.get(f"{url}/v1/models", allow_redirects=False) as resp:
-                if resp.status != 200:
-                    return f"GET /v1/models returned HTTP {resp.status}{_redirect_note(resp)}"
-                raw = await _read_bounded(resp, ERROR_BODY_BYTES * 16)
-            if raw is None:
-                return f"GET /v1/models answered more than {ERROR_BODY_BYTES * 16} bytes (not read further)"
-        except aiohttp.ClientConnectorError as err:
-            return f"connection refused or host unreachable ({self._redact(str(err.os_error))})"
-        except aiohttp.ClientError as err:
-            return f"health request failed ({type(err).__name__}: {self._redact(str(err))})"
-        try:
-            payload = json.loads(raw)
-            served = [str(m["id"]) for m in payload["data"]]
-        except (ValueError, KeyError, TypeError):
-            return "GET /v1/models did not return an OpenAI model list"
-        self._found[url] = dialect_of_models(payload, self.config.model)
-        if self.config.model not in served:
-            return self._redact(f"model {self.config.model!r} not served; served: {served}")
-        return None
-
-    # ------------------------------------------------------------------ chat
 
     async def chat(
         self,
@@ -518,7 +341,7 @@ class ChatClient:
                     status = resp.status
                     retry_after = resp.headers.get("Retry-After")
                     location = resp.headers.get("Location")
-                    raw = await _read_bounded(resp, limit if status == 200 else ERROR_BODY_BYTES)
+                    raw = await read_bounded(resp, limit if status == 200 else ERROR_BODY_BYTES)
             except asyncio.TimeoutError:
                 raise ChatError(
                     "timeout", f"no answer from {shown} within {self.config.timeout_s:g} s"
@@ -534,41 +357,10 @@ class ChatClient:
             finally:
                 stats.in_flight -= 1
                 replica.in_flight -= 1
-        if 300 <= status < 400:
-            where = self._redact(safe_url(location)) if location else "nowhere (no Location)"
-            raise ChatError(
-                failures.REDIRECT,
-                f"{shown}{_CHAT_PATH} answered HTTP {status} redirecting to {where}; redirects are not "
-                "followed (the prompt would go to another host): point the judge URL at the server itself",
-            )
-        if raw is None and status == 200:
-            raise ChatError(
-                failures.OVERSIZE,
-                f"{shown}{_CHAT_PATH} sent a reply larger than {limit} bytes (max_reply_bytes; default sized "
-                "from max_new_tokens); not read further",
-            )
-        if status != 200:
-            text = (raw or b"").decode("utf-8", "replace")
-            snippet = masked_snippet(text, self._api_key, 200)
-            kind = f"http_{status}"
-            if status == 400 and _CONTEXT_LENGTH.search(text):
-                kind = failures.CONTEXT_LENGTH
-            raise ChatError(
-                kind,
-                f"{shown}{_CHAT_PATH} answered HTTP {status}: {snippet}",
-                retry_after_s=_parse_retry_after(retry_after),
-            )
-        assert raw is not None
-        try:
-            text, finish, usage = parse_chat_reply(raw)
-        except ValueError as err:
-            raise ChatError("bad_json", f"{shown}{_CHAT_PATH}: {self._redact(str(err))}") from None
-        return self._redact(text), finish, usage
+        return reply_of(status, raw, f"{shown}{_CHAT_PATH}", limit, self._api_key, location, retry_after)
 
     def _redact(self, text: str) -> str:
         return mask_secret(text, self._api_key)
-
-    # ------------------------------------------------------------------ metrics
 
     def metrics(self) -> dict[str, int]:
         """Counters: requests_sent, retries, ok, errors.<kind> (per attempt), failures.<kind> (per call),
@@ -587,39 +379,15 @@ class ChatClient:
         return self._pool.healthy_urls()
 
 
-def _still_loading(problem: str | None) -> bool:
-    """A health fault of a server that is starting: nothing listening yet, or ``/health`` not yet 200."""
-    return problem is not None and problem.startswith(
-        ("connection refused", "GET /health returned HTTP 5", "GET /v1/models returned HTTP 5")
-    )
-
-
-async def _read_bounded(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
-    """The body of ``resp`` (decompressed), or None once it passes ``limit`` bytes (not read further)."""
-    length = resp.content_length
-    if length is not None and length > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in resp.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _redirect_note(resp: aiohttp.ClientResponse) -> str:
-    if not 300 <= resp.status < 400:
-        return ""
-    location = resp.headers.get("Location")
-    return f" (a redirect to {safe_url(location) if location else 'nowhere'}, not followed)"
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
+__all__ = [  # the client, and the names its callers import from here
+    "ChatClient",
+    "ChatClientConfig",
+    "ChatReply",
+    "Usage",
+    "backoff_delay",
+    "normalize_url",
+    "parse_chat_completion",
+    "parse_chat_reply",
+    "parse_usage",
+    "reply_bound",
+]

@@ -54,7 +54,7 @@ class PerceptionRewardManager(RewardManagerBase):
             check_routing(config, options)
         self.reward_router_address = reward_router_address
         self.reward_model_tokenizer = reward_model_tokenizer
-        self.scorer = PerceptionScorer(
+        self.scorer = PerceptionScorer.shared(
             options,
             reward_router_address=reward_router_address,
             verl_model_path=config_get(config, "reward.reward_model.model_path"),

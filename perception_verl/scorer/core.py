@@ -21,9 +21,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from perception_verl.client.errors import JudgeUnavailable
 from perception_verl.client.health import check_started
@@ -57,6 +59,10 @@ class _LoopState:
     gate: asyncio.Semaphore | None = None
 
 
+_SHARED: weakref.WeakValueDictionary[tuple[Any, ...], PerceptionScorer] = weakref.WeakValueDictionary()
+_SHARED_GUARD = threading.Lock()
+
+
 class PerceptionScorer:
     """Scores responses with one validated config: one judge client and one accuracy pool per loop.
 
@@ -83,6 +89,29 @@ class PerceptionScorer:
         self._factory = plan.make
         self._states: dict[int, _LoopState] = {}
         self._finalizer = weakref.finalize(self, _close_at_exit, self._states)
+
+    @classmethod
+    def shared(
+        cls,
+        options: PerceptionRewardConfig,
+        *,
+        reward_router_address: str | None = None,
+        verl_model_path: str | None = None,
+    ) -> PerceptionScorer:
+        """The training scorer for these settings in this process, built on first use.
+
+        verl builds one reward manager per reward-loop worker process; managers built with the same
+        settings in one process (tests, benchmarks) share one scorer, hence one judge per loop.
+        """
+        key = (options, reward_router_address, verl_model_path)
+        with _SHARED_GUARD:
+            scorer = _SHARED.get(key)
+            if scorer is None:
+                scorer = cls(
+                    options, reward_router_address=reward_router_address, verl_model_path=verl_model_path
+                )
+                _SHARED[key] = scorer
+        return scorer
 
     def check_health(self) -> None:
         """Start the HTTP judge once now, blocking, and close it (no-op for other judges).

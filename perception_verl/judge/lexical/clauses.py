@@ -1,0 +1,214 @@
+"""Where a response states things: its sentences (:class:`_Clause`, positioned key tokens) and whether
+one of them states a fact's keys close together and not negated."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+
+from perception_verl.judge.lexical.keys import (
+    Atom,
+    _angle_key,
+    _angle_names,
+    _canonical_number,
+    _compact,
+    _content_words,
+    _dihedral,
+    _Keys,
+    _normalize,
+    _word_concept,
+)
+from perception_verl.judge.lexical.vocabulary import (
+    _CONTRAST_WORDS,
+    _NEGATION_WORDS,
+    _PAUSE,
+    _PHRASES,
+    _SENTENCE_END,
+    _TAG_ANY,
+    _TAG_BLOCK,
+    _TAG_PAIR,
+    _TOKEN,
+    FALLBACK_OVERLAP,
+    NEGATION_LOOKBACK,
+    SPAN_BASE,
+    SPAN_PER_KEY,
+)
+from perception_verl.judge.sanitize import NEUTRAL_OPEN, OMISSION, sanitize_response
+
+
+@dataclass
+class _Clause:
+    """One sentence of a response: where each atom occurs (token indices), and what may negate it."""
+
+    lower: str
+    occurrences: dict[Atom, list[int]]
+    negations: list[int]
+    pauses: set[int]
+    words: set[str]
+
+    @cached_property
+    def compact(self) -> str:
+        return _compact(self.lower)
+
+
+
+def _strip_injected(text: str) -> str:
+    if NEUTRAL_OPEN in text:
+        text = _TAG_BLOCK.sub(" ", text)
+        text = _TAG_PAIR.sub(" ", text)
+        text = _TAG_ANY.sub(" ", text)
+    return OMISSION.sub("\n\n", text) if "omitted" in text else text
+
+
+def _token_index(starts: list[int], position: int) -> int:
+    """Index of the token at or before character ``position`` (0 before the first token)."""
+    return max(bisect.bisect_right(starts, position) - 1, 0)
+
+
+def _clause(text: str) -> _Clause:
+    """The positioned atoms of one sentence (``text`` already normalised)."""
+    matches = list(_TOKEN.finditer(text))
+    starts = [m.start() for m in matches]
+    lower = text.lower()
+    occurrences: dict[Atom, list[int]] = {}
+
+    def add(atom: Atom, index: int) -> None:
+        occurrences.setdefault(atom, []).append(index)
+
+    negations: list[int] = []
+    pauses: set[int] = set()
+    words: set[str] = set()
+    for index, match in enumerate(matches):
+        token = match.group()
+        end = match.end()
+        if token[0].isdigit():
+            number = _canonical_number(token)
+            add(("n", number), index)
+            if number == "90" and "degree" in lower[end : end + 12]:
+                add(("c", "right"), index)
+            continue
+        word = token.lower()
+        words.add(word)
+        if token.isupper() and len(token) <= 6:
+            add(("g", _dihedral(token)), index)
+        if len(token) == 1 and token.islower() and token != "a":
+            add(("x", token), index)
+        concept = _word_concept(word)
+        if concept is not None:
+            add(("c", concept), index)
+            if concept == "perpendicular":
+                add(("c", "right"), index)
+        if word in _NEGATION_WORDS or lower[end : end + 2] in ("'t", "\u2019t"):
+            negations.append(index)
+        if word in _CONTRAST_WORDS:
+            pauses.add(index)
+        following = text[end : starts[index + 1]] if index + 1 < len(starts) else ""
+        if _PAUSE.intersection(following):
+            pauses.add(index)
+    for trigger, concept, pattern in _PHRASES:
+        if trigger in words:
+            for match in pattern.finditer(lower):
+                add(("c", concept), _token_index(starts, match.start()))
+    for index in occurrences.get(("c", "right"), ()):
+        add(("n", "90"), index)
+    for position, name in _angle_names(text):
+        index = _token_index(starts, position)
+        add(("a", _angle_key(name)), index)
+        if len(name) == 3:
+            add(("v", name[1]), index)
+        elif len(name) == 1:
+            add(("v", name), index)
+    return _Clause(lower, occurrences, negations, pauses, words)
+
+
+def _response_clauses(response: str, max_chars: int) -> list[_Clause]:
+    text = _normalize(_strip_injected(sanitize_response(response, max_chars)))
+    return [_clause(part) for part in _SENTENCE_END.split(text) if part.strip()]
+
+
+def _expression_spans(clause: _Clause, expression: str) -> list[tuple[int, int]]:
+    """(first, last) token index of each occurrence of ``expression`` at token boundaries."""
+    compact = clause.compact
+    spans = []
+    start = compact.find(expression)
+    while start >= 0:
+        end = start + len(expression)
+        before = compact[start - 1] if start else " "
+        after = compact[end : end + 2]
+        continues = after[:1].isalnum() or (after[:1] == "." and after[1:2].isdigit())
+        if not (before.isalnum() or before == ".") and not continues:
+            first = len(_TOKEN.findall(compact[:start]))
+            spans.append((first, max(first, first + len(_TOKEN.findall(expression)) - 1)))
+        start = compact.find(expression, start + 1)
+    return spans
+
+
+@lru_cache(maxsize=65536)
+def _atom_options(keys: _Keys) -> tuple[tuple[Atom, ...], ...]:
+    """Per key token (expressions aside), the atoms that satisfy it (``angle B``: the angle or vertex B)."""
+    options: list[tuple[Atom, ...]] = [(("n", n),) for n in sorted(keys.numbers)]
+    options += [(("x", v),) for v in sorted(keys.variables)]
+    options += [(("g", g),) for g in sorted(keys.groups)]
+    options += [(("c", r),) for r in sorted(keys.relations)]
+    for name in sorted(keys.angles):
+        options.append((("a", name), ("v", name)) if len(name) == 1 and name.isalpha() else (("a", name),))
+    return tuple(options)
+
+
+def _requirements(keys: _Keys, clause: _Clause) -> list[list[tuple[int, int]]] | None:
+    """Per key token, the (first, last) token spans where the clause has it; ``None`` if one is absent."""
+    found: list[list[tuple[int, int]]] = []
+    occurrences = clause.occurrences
+    for options in _atom_options(keys):
+        spans = [(i, i) for atom in options for i in occurrences.get(atom, ())]
+        if not spans:
+            return None
+        found.append(spans)
+    for expression in keys.expressions:
+        spans = _expression_spans(clause, expression)
+        if not spans:
+            return None
+        found.append(spans)
+    return found
+
+
+def _negated(clause: _Clause, first: int, last: int) -> bool:
+    """A negation inside ``first..last``, or just before it with no comma or conjunction in between."""
+    for index in clause.negations:
+        if first <= index <= last:
+            return True
+        if first - NEGATION_LOOKBACK <= index < first and not any(
+            index <= pause < first for pause in clause.pauses
+        ):
+            return True
+    return False
+
+
+def _stated_in(keys: _Keys, clause: _Clause) -> bool:
+    """The clause holds all of the fact's key tokens close together, negated exactly when the fact is."""
+    if keys.empty:
+        if not keys.content_words:
+            return False
+        found = len(keys.content_words & _content_words(clause.words))
+        negated = bool(clause.negations)
+        return found / len(keys.content_words) >= FALLBACK_OVERLAP and negated == keys.negated
+    needed = _requirements(keys, clause)
+    if needed is None:
+        return False
+    budget = SPAN_BASE + SPAN_PER_KEY * (len(needed) - 1)
+    anchors = min(needed, key=len)
+    for anchor in anchors:
+        centre = (anchor[0] + anchor[1]) / 2
+        chosen = [min(spans, key=lambda span: abs((span[0] + span[1]) / 2 - centre)) for spans in needed]
+        first = min(span[0] for span in chosen)
+        last = max(span[1] for span in chosen)
+        extra = sum(span[1] - span[0] for span in chosen)
+        if last - first <= budget + extra and _negated(clause, first, last) == keys.negated:
+            return True
+    return False
+
+
+def _stated(keys: _Keys, clauses: Sequence[_Clause]) -> bool:
+    return any(_stated_in(keys, clause) for clause in clauses)
