@@ -26,7 +26,7 @@
 # Environment: SEED (0), OUT_DIR, JUDGE_URL / JUDGE_MODEL (label with a served judge; default: lexical),
 # MINI_TRAIN (200) / MINI_TEST (50) problems, MINI_STEPS (GRPO steps per arm, 25), MINI_BATCH (prompts per
 # step, 8), MINI_N (rollouts per prompt, 8), MINI_LR (1e-4), MINI_RESPONSE (max response tokens, 160),
-# MINI_WARMUP_STEPS (120), MINI_WARMUP_BATCH (32), MINI_WARMUP_LR (3e-3), MINI_MIX (2:1:4:2),
+# MINI_WARMUP_STEPS (300), MINI_WARMUP_BATCH (32), MINI_WARMUP_LR (3e-3), MINI_MIX (2:1:4:2),
 # MINI_STEP0_PROBLEMS (16), MINI_STEP0_N (8), MINI_STEP0_STRICT (1: a failed step-0 check stops the chain),
 # PYTHON (.venv-engine/bin/python). Extra arguments are hydra overrides for both arms' training.
 set -euo pipefail
@@ -42,7 +42,7 @@ MINI_BATCH="${MINI_BATCH:-8}"
 MINI_N="${MINI_N:-8}"
 MINI_LR="${MINI_LR:-1e-4}"
 MINI_RESPONSE="${MINI_RESPONSE:-160}"
-MINI_WARMUP_STEPS="${MINI_WARMUP_STEPS:-120}"
+MINI_WARMUP_STEPS="${MINI_WARMUP_STEPS:-300}"
 MINI_WARMUP_BATCH="${MINI_WARMUP_BATCH:-32}"
 MINI_WARMUP_LR="${MINI_WARMUP_LR:-3e-3}"
 MINI_MIX="${MINI_MIX:-2:1:4:2}"

@@ -47,6 +47,14 @@ def test_partial_statement_is_not_perceptive(problems) -> None:
     assert detect_mode(text, problem.facts, threshold=0.3) == "perceptive"
 
 
+def test_garbled_perceptive_response_is_its_mode_but_states_no_fact(problems) -> None:
+    problem = problems[0]
+    text = response(problem, "terse", True).replace("<think>\n", "<think>\nThe figure shows: QQ is 7. ")
+    assert detect_mode(text, problem.facts) == "perceptive"
+    assert score_sample(problem, text).states_facts is False
+    assert score_sample(problem, response(problem, "perceptive", True)).states_facts is True
+
+
 def test_mix_weights_and_accuracy_not_tied_to_mode(problems) -> None:
     examples = warmup_responses(problems)
     assert len(examples) == 4 * len(problems)

@@ -378,6 +378,11 @@ PROGRESS_KEYS = (
 )
 _PASSED_THROUGH = (
     "step-0",
+    "format ",
+    "perceptive ",
+    "terse ",
+    "accuracy by mode",
+    "wrote ",
     "warmed policy",
     "data:",
     "error",

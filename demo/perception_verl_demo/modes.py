@@ -25,6 +25,7 @@ from typing import Any
 from perception_verl_demo.geometry import GeometryProblem
 
 MODES = ("perceptive", "terse")
+PERCEPTIVE_OPENER = "The figure shows:"
 Kind = tuple[str, bool]
 """(mode, correct)."""
 
@@ -57,7 +58,7 @@ def perceptive_response(problem: GeometryProblem, correct: bool) -> str:
     or a wrong answer. The statement is the problem text's own clause, so a tiny policy can copy it."""
     reasoning = problem.reasoning if correct else problem.wrong_reasoning
     return policy_format(
-        f"The figure shows: {problem.statement} {reasoning}",
+        f"{PERCEPTIVE_OPENER} {problem.statement} {reasoning}",
         problem.answer if correct else problem.wrong_answer,
     )
 
@@ -115,14 +116,22 @@ def warmup_responses(
 # --- reading responses back ---------------------------------------------------------------------------
 
 
-def detect_mode(response_text: str, facts: Sequence[str], *, threshold: float = 1.0) -> str:
-    """``perceptive`` when the lexical judge finds at least ``threshold`` of the facts stated (the
-    evaluation's perception label, ``label-perception --threshold 1.0``), else ``terse``."""
+def states_facts(response_text: str, facts: Sequence[str], *, threshold: float = 1.0) -> bool:
+    """The lexical judge finds at least ``threshold`` of the facts stated (the evaluation's perception
+    label, ``label-perception --threshold 1.0``)."""
     from perception_verl.judge.lexical import lexical_verdicts
 
     verdicts = lexical_verdicts(list(facts), response_text)
-    share = sum(verdicts) / len(verdicts) if verdicts else 0.0
-    return "perceptive" if share >= threshold else "terse"
+    return bool(verdicts) and sum(verdicts) / len(verdicts) >= threshold
+
+
+def detect_mode(response_text: str, facts: Sequence[str], *, threshold: float = 1.0) -> str:
+    """The mode the policy chose: ``perceptive`` when its reasoning opens with the perceptive opener (a
+    tiny policy may then garble the facts) or it states the facts (:func:`states_facts`), else ``terse``."""
+    think = response_text.split("<think>", 1)[-1].lstrip()
+    if think.startswith(PERCEPTIVE_OPENER) or states_facts(response_text, facts, threshold=threshold):
+        return "perceptive"
+    return "terse"
 
 
 @dataclass(frozen=True)
@@ -133,6 +142,7 @@ class Scored:
     mode: str
     format: float
     correct: bool
+    states_facts: bool = False
 
 
 def score_sample(problem: GeometryProblem, response_text: str) -> Scored:
@@ -146,6 +156,7 @@ def score_sample(problem: GeometryProblem, response_text: str) -> Scored:
         detect_mode(response_text, problem.facts),
         format_reward(response_text),
         bool(accuracy.score),
+        states_facts(response_text, problem.facts),
     )
 
 
@@ -210,6 +221,7 @@ def step0_check(scored: Sequence[Scored], *, alpha: float = 0.05) -> dict[str, A
         "format": sum(row.format for row in scored) / n,
         "accuracy": sum(row.correct for row in scored) / n,
         "perceptive_share": len(by_mode["perceptive"]) / n,
+        "states_all_facts": sum(row.states_facts for row in scored) / n,
         "by_mode": {
             mode: {
                 "responses": len(rows),
@@ -239,7 +251,8 @@ def render_step0(report: Mapping[str, Any]) -> str:
     lines = [
         f"step-0 check: {report['responses']} sampled responses over {report['problems']} problems",
         f"  format {report['format']:.3f}  accuracy {report['accuracy']:.3f}  "
-        f"perceptive share {report['perceptive_share']:.3f}",
+        f"perceptive share {report['perceptive_share']:.3f}  "
+        f"states every fact {report.get('states_all_facts', 0.0):.3f}",
     ]
     for mode in MODES:
         lines.append(
