@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import hashlib
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -218,8 +219,13 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # so the server started here is stopped on the way out
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     if args.url:
         result = run(args, args.url.rstrip("/"), args.model, None)
     else:

@@ -20,9 +20,10 @@ import pytest
 
 from perception_verl.client.chat import ChatClient, ChatClientConfig
 from perception_verl.client.errors import JudgeUnavailable
+from tests.support import sglang_server, vllm_server
 from tests.support.engine_env import require_engine_python, require_sglang_python
 from tests.support.sglang_server import start_tiny_sglang_judge
-from tests.support.vllm_server import START_TIMEOUT_S, start_tiny_judge
+from tests.support.vllm_server import start_tiny_judge
 
 SERVED_NAME = "tiny-judge"
 KINDS = ("vllm", "sglang")
@@ -78,9 +79,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         items[slot] = item
 
 
-async def _wait_with_our_client(server: EngineServer) -> tuple[int, str | None]:
+async def _wait_with_our_client(server: EngineServer, start_timeout_s: float) -> tuple[int, str | None]:
     """Our client's health check, waiting for the loading server; stops early if the process dies."""
-    config = ChatClientConfig(urls=(server.url,), model=SERVED_NAME, health_timeout_s=START_TIMEOUT_S)
+    config = ChatClientConfig(urls=(server.url,), model=SERVED_NAME, health_timeout_s=start_timeout_s)
     client = ChatClient(config)
     waiting = asyncio.ensure_future(client.start())
     while not waiting.done():
@@ -106,11 +107,13 @@ def real_judge(
     server: EngineServer
     if kind == "vllm":
         server = start_tiny_judge(require_engine_python(), folder, SERVED_NAME)
+        start_timeout_s = vllm_server.START_TIMEOUT_S
     else:
         server = start_tiny_sglang_judge(require_sglang_python(), folder, SERVED_NAME)
+        start_timeout_s = sglang_server.START_TIMEOUT_S
     try:
         try:
-            retries, dialect = asyncio.run(_wait_with_our_client(server))
+            retries, dialect = asyncio.run(_wait_with_our_client(server, start_timeout_s))
         except JudgeUnavailable as err:
             raise RuntimeError(f"{err}\n{kind} log:\n{server.log_tail()}") from None
         yield RealJudge(server, kind, SERVED_NAME, retries, dialect)

@@ -68,8 +68,8 @@ def test_health_check_passes_and_names_the_server(real_judge: RealJudge) -> None
 
 def test_a_loading_server_is_waited_for(real_judge: RealJudge) -> None:
     # The session fixture launched the server and at once ran our client's health check
-    # (health_timeout_s 300): it found the server still loading (connection refused, or SGLang's /health
-    # answering 503 while it starts) and kept checking until it was ready.
+    # (health_timeout_s 300 for vLLM, 480 for SGLang): it found the server still loading (connection
+    # refused, or SGLang's /health answering 503 while it starts) and kept checking until it was ready.
     assert real_judge.health_retries >= 1
 
 

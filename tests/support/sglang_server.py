@@ -35,7 +35,9 @@ SGLANG_ENV = {
     "DO_NOT_TRACK": "1",
     "TOKENIZERS_PARALLELISM": "false",
 }
-START_TIMEOUT_S = 300.0
+# SGLang starts a scheduler and a detokenizer process that each import all of it: 45-60 s on 2 quiet
+# cores, 4-5 minutes seen at load average 18.
+START_TIMEOUT_S = 480.0
 
 _COUNTER = re.compile(r"^sglang:(prompt_tokens|cached_tokens)_total(?:\{[^}]*\})?\s+([0-9.eE+-]+)$")
 
@@ -85,7 +87,9 @@ class SGLangServer:
     model_dir: Path
     served_name: str
     log_path: Path
-    max_total_tokens: int = 8192
+    # KV pool in tokens (about 2 kB each for the tiny model). It is also the radix cache's room: at 8192
+    # only ~6 judge prompts fit, so concurrent requests queue and cached prefixes are evicted.
+    max_total_tokens: int = 65536
     port: int = field(default_factory=free_port)
     extra_args: tuple[str, ...] = ()
     process: subprocess.Popen[bytes] | None = None
