@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from perception_verl.client.dialects import SERVER_SETTINGS
+from perception_verl.client.endpoint import DEFAULTS, JudgeEndpoint
 from perception_verl.client.redact import has_userinfo, safe_url, userinfo_error
 from perception_verl.client.replicas import with_scheme
 from perception_verl.errors import PerceptionVerlError
@@ -70,20 +71,20 @@ class PerceptionRewardConfig:
     """Served model name, checked against ``/v1/models`` at start; with a verl-launched judge it defaults to
     ``reward.reward_model.model_path``.
     """
-    api_key_env: str | None = None
+    api_key_env: str | None = DEFAULTS.api_key_env
     """Name of the environment variable holding the judge's API key (sent as a Bearer token, never
     logged). Set the variable where Ray starts, not in Ray's ``runtime_env``.
     """
-    max_concurrency: int = 64
+    max_concurrency: int = DEFAULTS.max_concurrency
     """Judge requests in flight per reward worker (total: ``reward.num_workers`` x this)."""
-    timeout_s: float = 60.0
+    timeout_s: float = DEFAULTS.timeout_s
     """Timeout of one judge request, in seconds."""
-    max_retries: int = 4
+    max_retries: int = DEFAULTS.max_retries
     """Retries of a judge request on timeouts, connection resets, 429 and 5xx (exponential back-off with full
     jitter, ``Retry-After`` respected, capped) in the offline tools. Unused in training: there the step
     deadline (``judge_step_deadline_s``) owns every retry and the client tries each request once.
     """
-    health_timeout_s: float = 30.0
+    health_timeout_s: float = DEFAULTS.health_timeout_s
     """Bound on the start-up health check in seconds, including the wait for a judge still loading (port not
     open, ``/health`` 5xx), with a progress line.
     """
@@ -93,7 +94,7 @@ class PerceptionRewardConfig:
     """Regex-constrained decoding of the verdict format, in the request field of the server's dialect (see
     ``judge_server``).
     """
-    judge_server: str = "auto"
+    judge_server: str = DEFAULTS.server
     """The judge server's dialect: ``sglang``, ``vllm``, or ``auto`` (read from ``owned_by`` in ``/v1/models``
     at the health check, and logged). With ``constrained=true`` an unknown server stops the run at start.
     """
@@ -124,10 +125,30 @@ class PerceptionRewardConfig:
     final kind (other 4xx, ``context_length``, auth, ``redirect``, ``oversize``) ends the call at once;
     past it ``failure_policy`` applies. ``judge=sglang`` only.
     """
-    max_reply_bytes: int | None = None
+    max_reply_bytes: int | None = DEFAULTS.max_reply_bytes
     """Bound on the bytes of one judge reply; a larger one is not read further and is the failure kind
     ``oversize``. Default: sized from ``max_new_tokens`` (64 KiB + 64 bytes a token). ``judge=sglang`` only.
     """
+
+
+_ENDPOINT_FIELDS = {
+    "judge_urls": "urls", "judge_model": "model", "api_key_env": "api_key_env",
+    "max_concurrency": "max_concurrency", "timeout_s": "timeout_s", "max_retries": "max_retries",
+    "health_timeout_s": "health_timeout_s",    "judge_server": "server", "max_reply_bytes": "max_reply_bytes",
+}  # fmt: skip
+"""Each option of the HTTP judge's endpoint, and its :class:`JudgeEndpoint` field."""
+
+
+def endpoint_of(options: PerceptionRewardConfig) -> JudgeEndpoint:
+    """The HTTP judge's :class:`JudgeEndpoint` in ``options`` (URLs empty: the judge verl launches)."""
+    return JudgeEndpoint(**{field: getattr(options, key) for key, field in _ENDPOINT_FIELDS.items()})
+
+
+def with_endpoint(endpoint: JudgeEndpoint, **options: Any) -> PerceptionRewardConfig:
+    """A :class:`PerceptionRewardConfig` judging at ``endpoint``, with the other ``options`` given."""
+    return PerceptionRewardConfig(
+        **{key: getattr(endpoint, field) for key, field in _ENDPOINT_FIELDS.items()}, **options
+    )
 
 
 _KEYS = (

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 from perception_verl.client.cli_secrets import refuse_secret_flags
 from perception_verl.client.dialects import SERVER_SETTINGS
+from perception_verl.client.endpoint import DEFAULTS, JudgeEndpoint
 from perception_verl.client.replicas import url_list
-from perception_verl.config import PerceptionRewardConfig
+from perception_verl.config import PerceptionRewardConfig, with_endpoint
 from perception_verl.judge.base import TRUNCATED, JudgeResult
 from perception_verl.scorer import PerceptionScorer
 
@@ -44,19 +46,45 @@ def add_http_judge_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=512, help="judge answer budget (default 512)")
     parser.add_argument("--reask", type=int, default=1, help="re-asks on a malformed verdict (default 1)")
     parser.add_argument("--max-response-chars", type=int, default=6000)
-    parser.add_argument("--timeout-s", type=float, default=60.0)
-    parser.add_argument(
-        "--max-retries", type=int, default=4,
-        help="retries of a failed request of a retryable kind: timeout, connection, 429, 5xx (default 4)",
-    )  # fmt: skip
     parser.add_argument(
         "--max-reply-bytes", type=int, default=None, metavar="N",
         help="bound on one judge reply; a larger one fails as 'oversize' (default: 64 KiB + 64 a token)",
     )  # fmt: skip
+    add_request_args(parser)
+
+
+def add_request_args(parser: argparse._ActionsContainer, *, timeout_flag: str = "--timeout-s") -> None:
+    """``--max-retries`` and ``--health-timeout-s`` (and ``timeout_flag``, unless empty), every CLI's
+    request options, with the defaults of :class:`JudgeEndpoint`."""
+    if timeout_flag:
+        parser.add_argument(
+            timeout_flag, type=float, default=DEFAULTS.timeout_s,
+            help=f"seconds per request (default {DEFAULTS.timeout_s:g})",
+        )  # fmt: skip
     parser.add_argument(
-        "--health-timeout-s", type=float, default=30.0,
-        help="bound on waiting for a judge still loading (default 30)",
+        "--max-retries", type=int, default=DEFAULTS.max_retries,
+        help="retries of a failed request of a retryable kind: timeout, connection, 429, 5xx "
+        f"(default {DEFAULTS.max_retries})",
     )  # fmt: skip
+    parser.add_argument(
+        "--health-timeout-s", type=float, default=DEFAULTS.health_timeout_s,
+        help=f"bound on waiting for a server still loading at start (default {DEFAULTS.health_timeout_s:g})",
+    )  # fmt: skip
+
+
+def endpoint_of_args(
+    args: argparse.Namespace,
+    urls: tuple[str, ...],
+    model: str | None,
+    api_key_env: str | None,
+    concurrency: int,
+    timeout_s: float,
+) -> JudgeEndpoint:
+    """The :class:`JudgeEndpoint` of a command line: where (``urls``, ``model``, ``api_key_env``) and how
+    hard to try (``concurrency``, ``timeout_s``, and :func:`add_request_args`' options in ``args``)."""
+    return JudgeEndpoint(
+        urls, model, api_key_env, concurrency, timeout_s, args.max_retries, args.health_timeout_s
+    )
 
 
 def judge_urls(values: Iterable[str]) -> tuple[str, ...]:
@@ -109,19 +137,15 @@ def judge_options(args: argparse.Namespace, concurrency: int) -> PerceptionRewar
     """
     if args.judge not in HTTP_JUDGES:
         return PerceptionRewardConfig(judge=args.judge, max_response_chars=args.max_response_chars)
-    return PerceptionRewardConfig(
+    endpoint = endpoint_of_args(
+        args, judge_urls(args.judge_url), args.judge_model, args.api_key_env, concurrency, args.timeout_s
+    )
+    endpoint = replace(endpoint, server=judge_server(args), max_reply_bytes=args.max_reply_bytes)
+    return with_endpoint(
+        endpoint,
         judge="sglang",
-        judge_urls=judge_urls(args.judge_url),
-        judge_model=args.judge_model,
-        api_key_env=args.api_key_env,
-        max_concurrency=concurrency,
-        timeout_s=args.timeout_s,
-        max_retries=args.max_retries,
-        health_timeout_s=args.health_timeout_s,
-        max_reply_bytes=args.max_reply_bytes,
         max_new_tokens=args.max_new_tokens,
         constrained=args.constrained,
-        judge_server=judge_server(args),
         max_response_chars=args.max_response_chars,
     )
 

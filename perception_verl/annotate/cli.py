@@ -20,6 +20,7 @@ from perception_verl.client import ChatClient, ChatClientConfig, JudgeUnavailabl
 from perception_verl.client.cli_secrets import refuse_secret_flags
 from perception_verl.client.replicas import url_list
 from perception_verl.data.loading import SourceError
+from perception_verl.judge_flags import add_request_args, endpoint_of_args
 
 logger = logging.getLogger(__name__)
 
@@ -98,12 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     http.add_argument("--concurrency", type=int, default=32, help="requests in flight per endpoint")
     http.add_argument("--problems-in-flight", type=int, help="default: 2 * ceil(concurrency / samples)")
     http.add_argument("--timeout", type=float, default=600.0, help="seconds per request")
-    http.add_argument("--max-retries", type=int, default=4)
     http.add_argument("--no-health-check", action="store_true", help="skip /health and /v1/models at start")
-    http.add_argument(
-        "--health-timeout-s", type=float, default=30.0,
-        help="how long the start-up check waits for an endpoint still loading (s)",
-    )  # fmt: skip
+    add_request_args(http, timeout_flag="")
 
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--log-level", default="INFO")
@@ -112,15 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def client_config(args: argparse.Namespace, role: str) -> ChatClientConfig:
-    return ChatClientConfig(
-        urls=url_list(getattr(args, f"{role}_url")),
-        model=getattr(args, f"{role}_model"),
-        api_key_env=getattr(args, f"{role}_api_key_env"),
-        max_concurrency=args.concurrency,
-        timeout_s=args.timeout,
-        max_retries=args.max_retries,
-        health_timeout_s=args.health_timeout_s,
-    )
+    urls, model = url_list(getattr(args, f"{role}_url")), getattr(args, f"{role}_model")
+    key_env = getattr(args, f"{role}_api_key_env")
+    return ChatClientConfig.of(endpoint_of_args(args, urls, model, key_env, args.concurrency, args.timeout))
 
 
 def pipeline_config(args: argparse.Namespace) -> PipelineConfig:

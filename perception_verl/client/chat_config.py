@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 from perception_verl.client.dialects import check_setting
+from perception_verl.client.endpoint import DEFAULTS, JudgeEndpoint
 from perception_verl.client.redact import has_userinfo, userinfo_error
 from perception_verl.client.replicas import with_scheme
 
@@ -55,17 +57,23 @@ class ChatClientConfig:
 
     urls: tuple[str, ...]
     model: str
-    api_key_env: str | None = None
-    max_concurrency: int = 64
-    timeout_s: float = 60.0
-    max_retries: int = 4
+    api_key_env: str | None = DEFAULTS.api_key_env
+    max_concurrency: int = DEFAULTS.max_concurrency
+    timeout_s: float = DEFAULTS.timeout_s
+    max_retries: int = DEFAULTS.max_retries
     backoff_base_s: float = 0.5
     backoff_max_s: float = 8.0
-    health_timeout_s: float = 30.0
+    health_timeout_s: float = DEFAULTS.health_timeout_s
     health_poll_s: float = 2.0
     replica_cooldown_s: float = 5.0
-    server: str = "auto"
-    max_reply_bytes: int | None = None
+    server: str = DEFAULTS.server
+    max_reply_bytes: int | None = DEFAULTS.max_reply_bytes
+
+    @classmethod
+    def of(cls, endpoint: JudgeEndpoint, **overrides: Any) -> ChatClientConfig:
+        """The client config of ``endpoint`` (its URLs and model required here), ``overrides`` on top."""
+        values = {field.name: getattr(endpoint, field.name) for field in fields(endpoint)}
+        return cls(**{**values, **overrides})
 
     def __post_init__(self) -> None:
         try:

@@ -37,7 +37,9 @@ from typing import Any
 from tqdm import tqdm
 
 from perception_verl.atomic import write_atomically
+from perception_verl.client.chat_config import ChatClientConfig
 from perception_verl.client.cli_secrets import refuse_secret_flags
+from perception_verl.client.replicas import url_list
 from perception_verl.errors import PerceptionVerlError
 from perception_verl.evaluation.answers import (
     AnswerCheck,
@@ -57,6 +59,7 @@ from perception_verl.evaluation.dumps import (
 )
 from perception_verl.evaluation.table import BenchmarkScore, ScoredRow, render_markdown, tabulate
 from perception_verl.evaluation.wemath import Outcome, WeMathError, WeMathMetric, four_dimensional
+from perception_verl.judge_flags import add_request_args, endpoint_of_args
 
 JUDGES = ("none", "sglang")
 WEMATH = "wemath"
@@ -192,10 +195,6 @@ def write_outputs(
     )
 
 
-def _urls(values: Sequence[str]) -> tuple[str, ...]:
-    return tuple(url.strip() for value in values for url in value.split(",") if url.strip())
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m perception_verl.evaluation.score",
@@ -238,12 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--api-key-env", help="environment variable holding the judge's API key")
     parser.add_argument("--concurrency", type=int, default=64, help="judge calls in flight (default 64)")
     parser.add_argument("--max-new-tokens", type=int, default=64)
-    parser.add_argument("--timeout-s", type=float, default=60.0)
-    parser.add_argument("--max-retries", type=int, default=4)
-    parser.add_argument(
-        "--health-timeout-s", type=float, default=30.0,
-        help="how long the answer judge's start-up check waits for a server still loading (s)",
-    )  # fmt: skip
+    add_request_args(parser)
     parser.add_argument("--id-key", default=DumpKeys.id)
     parser.add_argument("--benchmark-key", default=DumpKeys.benchmark)
     parser.add_argument("--response-key", default=DumpKeys.response)
@@ -261,21 +255,12 @@ class _JudgeUnavailable(PerceptionVerlError, RuntimeError):
 async def _extract(
     args: argparse.Namespace, pairs: Sequence[tuple[DumpLine, BenchmarkRow]]
 ) -> tuple[list[str | None], list[str | None], dict[str, int]]:
-    from perception_verl.client.chat import ChatClientConfig
-    from perception_verl.evaluation.answer_judge import AnswerJudge
+    from perception_verl.evaluation.answer_judge import AnswerJudge  # aiohttp only when a judge is named
 
-    judge = AnswerJudge(
-        ChatClientConfig(
-            urls=_urls(args.judge_url),
-            model=args.judge_model,
-            api_key_env=args.api_key_env,
-            max_concurrency=args.concurrency,
-            timeout_s=args.timeout_s,
-            max_retries=args.max_retries,
-            health_timeout_s=args.health_timeout_s,
-        ),
-        max_tokens=args.max_new_tokens,
+    endpoint = endpoint_of_args(
+        args, url_list(args.judge_url), args.judge_model, args.api_key_env, args.concurrency, args.timeout_s
     )
+    judge = AnswerJudge(ChatClientConfig.of(endpoint), max_tokens=args.max_new_tokens)
     try:
         try:
             await judge.start()
@@ -304,7 +289,7 @@ def summarize(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.judge == "sglang" and (not _urls(args.judge_url) or not args.judge_model):
+    if args.judge == "sglang" and (not url_list(args.judge_url) or not args.judge_model):
         parser.error("--judge sglang needs --judge-url and --judge-model")
     if args.judge == "none" and (args.judge_url or args.judge_model):
         parser.error("--judge-url/--judge-model are read only with --judge sglang")

@@ -13,7 +13,12 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from perception_verl.client.chat_config import ChatClientConfig
 from perception_verl.client.cli_secrets import refuse_secret_flags
+from perception_verl.client.endpoint import JudgeEndpoint
+from perception_verl.client.errors import JudgeUnavailable
+from perception_verl.client.health import check_health
+from perception_verl.client.replicas import url_list
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,15 +53,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="[judge] %(message)s", stream=sys.stderr)
-    from perception_verl.client.chat import ChatClientConfig
-    from perception_verl.client.errors import JudgeUnavailable
-    from perception_verl.client.health import check_health
-
-    urls = tuple(u for u in (part.strip() for part in args.urls.split(",")) if u)
     try:
-        config = ChatClientConfig(
-            urls=urls, model=args.model, api_key_env=args.api_key_env, health_timeout_s=args.timeout_s
-        )
+        endpoint = JudgeEndpoint(url_list(args.urls), args.model, args.api_key_env)
+        config = ChatClientConfig.of(endpoint, health_timeout_s=args.timeout_s)
         check_health(config)
     except (JudgeUnavailable, ValueError) as error:
         sys.stdout.write(f"JUDGE CHECK FAILED: {error}\n")

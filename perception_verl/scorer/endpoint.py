@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from perception_verl.client.chat import ChatClientConfig
 from perception_verl.client.replicas import with_scheme
-from perception_verl.config import PerceptionRewardConfig, RewardConfigError
+from perception_verl.config import PerceptionRewardConfig, RewardConfigError, endpoint_of
 
 
 def judge_endpoint(
@@ -32,14 +32,4 @@ def judge_client_config(
 ) -> ChatClientConfig:
     """The HTTP judge's :class:`ChatClientConfig` for these options."""
     urls, model = judge_endpoint(options, reward_router_address, verl_model_path)
-    return ChatClientConfig(
-        urls=urls,
-        model=model,
-        api_key_env=options.api_key_env,
-        max_concurrency=options.max_concurrency,
-        timeout_s=options.timeout_s,
-        max_retries=options.max_retries,
-        health_timeout_s=options.health_timeout_s,
-        server=options.judge_server,
-        max_reply_bytes=options.max_reply_bytes,
-    )
+    return ChatClientConfig.of(endpoint_of(options), urls=urls, model=model)

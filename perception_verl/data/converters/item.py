@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import pyarrow as pa
@@ -166,3 +167,60 @@ def row_base(spec: BenchmarkSpec, split: str, index: int, row: Mapping[str, Any]
     return row_id, where
 
 
+class RowReader:
+    """One hub row being converted: its id and place (checked), its cells by column key, its item."""
+
+    def __init__(self, spec: BenchmarkSpec, split: str, index: int, row: Mapping[str, Any]) -> None:
+        self.spec, self.split, self.index, self.row = spec, split, index, row
+        self.id, self.where = row_base(spec, split, index, row)
+
+    def text(self, key: str) -> str:
+        return cell_text(cell(self.row, self.spec.column(key)))
+
+    def list(self, key: str) -> list[Any]:
+        return cell_list(cell(self.row, self.spec.column(key)))
+
+    def required(self, key: str, problem: str) -> str:
+        """The cell's text; :class:`RowError` ``"<where>: <problem>"`` when it is empty."""
+        value = self.text(key)
+        if not value:
+            raise RowError(f"{self.where}: {problem}")
+        return value
+
+    @cached_property
+    def images(self) -> tuple[bytes, ...]:
+        return cell_images(self.row, self.spec.column("image"), self.where)
+
+    def item(
+        self,
+        question: str,
+        answer: str,
+        *,
+        choices: tuple[str, ...] = (),
+        letter: str | None = None,
+        subsets: Sequence[str] = (),
+        answer_type: str | None = None,
+        precision: int | None = None,
+        unit: str | None = None,
+        problem_id: str | None = None,
+        step_key: str | None = None,
+    ) -> BenchmarkItem:
+        """The :class:`BenchmarkItem` (multiple choice when ``letter`` is set; empty subset tags dropped)."""
+        return BenchmarkItem(
+            benchmark=self.spec.name,
+            split=self.split,
+            index=self.index,
+            id=self.id if step_key is None else f"{self.id}/{step_key}",
+            question=question,
+            answer=answer,
+            question_type=MULTIPLE_CHOICE if letter else FREE_FORM,
+            answer_type=answer_type or ("letter" if letter else "text"),
+            choices=choices,
+            answer_letter=letter,
+            precision=precision,
+            unit=unit,
+            subsets=tuple(s for s in subsets if not s.endswith(":")),
+            images=self.images,
+            problem_id=problem_id,
+            step_key=step_key,
+        )

@@ -7,16 +7,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from perception_verl.data.converters.item import (
-    FREE_FORM,
     LETTERS,
-    MULTIPLE_CHOICE,
     BenchmarkItem,
     BenchmarkSpec,
-    cell,
-    cell_images,
-    cell_text,
+    RowReader,
     choice_letter,
-    row_base,
 )
 from perception_verl.data.schema import RowError
 
@@ -41,56 +36,31 @@ def mathverse_choices(question: str) -> tuple[str, ...]:
 
 def convert_mathverse(spec: BenchmarkSpec, split: str, index: int, row: Mapping[str, Any]) -> BenchmarkItem:
     """One MathVerse row: choices are written in the question text; the answer is a letter."""
-    row_id, where = row_base(spec, split, index, row)
-    question = cell_text(cell(row, spec.column("question")))
-    answer = cell_text(cell(row, spec.column("answer")))
-    if not answer:
-        raise RowError(f"{where}: missing answer")
-    kind = cell_text(cell(row, spec.column("question_type")))
-    images = cell_images(row, spec.column("image"), where)
-    version = cell_text(cell(row, spec.column("problem_version")))
+    r = RowReader(spec, split, index, row)
+    question = r.text("question")
+    answer = r.required("answer", "missing answer")
+    kind = r.text("question_type")
+    r.images  # noqa: B018 - read (and checked) before the question, as the error order promises
+    version = r.text("problem_version")
     if not question and "vision only" not in version.lower():
-        raise RowError(f"{where}: empty question")
+        raise RowError(f"{r.where}: empty question")
     choices: tuple[str, ...] = ()
     letter = None
     if kind == "multi-choice":
         choices = mathverse_choices(question)
-        letter = choice_letter(answer, len(choices), where)
+        letter = choice_letter(answer, len(choices), r.where)
     elif kind != "free-form":
-        raise RowError(f"{where}: unknown question_type {kind!r} (expected multi-choice or free-form)")
-    subsets = [f"version:{version}", f"subject:{cell_text(cell(row, spec.column('subject')))}"]
-    return BenchmarkItem(
-        benchmark=spec.name,
-        split=split,
-        index=index,
-        id=row_id,
-        question=question or "Answer the question shown in the image.",
-        answer=answer,
-        question_type=MULTIPLE_CHOICE if letter else FREE_FORM,
-        answer_type="letter" if letter else "text",
-        choices=choices,
-        answer_letter=letter,
-        precision=None,
-        unit=None,
-        subsets=tuple(s for s in subsets if not s.endswith(":")),
-        images=images,
-    )
+        raise RowError(f"{r.where}: unknown question_type {kind!r} (expected multi-choice or free-form)")
+    subsets = [f"version:{version}", f"subject:{r.text('subject')}"]
+    question = question or "Answer the question shown in the image."
+    return r.item(question, answer, choices=choices, letter=letter, subsets=subsets)
 
 
-SPEC = BenchmarkSpec(
-    "mathverse",
-    "AI4Math/MathVerse",
-    "testmini",
-    "testmini",
-    {
-        "id": "sample_index",
-        "question": "question",
-        "image": "image",
-        "answer": "answer",
-        "question_type": "question_type",
-        "problem_version": "problem_version",
-        "subject": "metadata.subject",
-    },
-    convert_mathverse,
-)
+COLUMNS = dict(
+    id="sample_index", question="question", image="image", answer="answer", question_type="question_type",
+    problem_version="problem_version", subject="metadata.subject",
+)  # fmt: skip
+"""The hub layout's column of each field the converter reads."""
+
+SPEC = BenchmarkSpec("mathverse", "AI4Math/MathVerse", "testmini", "testmini", COLUMNS, convert_mathverse)
 """Where MathVerse lives on the hub, the split the paper reports, its column names."""

@@ -8,16 +8,12 @@ from typing import Any
 
 from perception_verl.data.converters.item import (
     LETTERS,
-    MULTIPLE_CHOICE,
     NO_COLUMN,
     BenchmarkItem,
     BenchmarkSpec,
-    cell,
-    cell_images,
-    cell_text,
+    RowReader,
     choice_letter,
     choices_block,
-    row_base,
 )
 from perception_verl.data.schema import RowError
 from perception_verl.data.wemath_keys import WeMathError, parse_key
@@ -56,11 +52,12 @@ def wemath_choices(option: str) -> tuple[str, ...]:
     return choices if all(choices) else ()
 
 
-def _wemath_key(spec: BenchmarkSpec, row: Mapping[str, Any], where: str) -> str | None:
+def _wemath_key(r: RowReader) -> str | None:
+    spec, where = r.spec, r.where
     column = spec.column("key")
     if column == NO_COLUMN:
         return None
-    key = cell_text(cell(row, column))
+    key = r.text("key")
     if not key:
         raise RowError(
             f"{where}: missing key in column {column!r} (WeMath's four-dimensional metric groups rows "
@@ -80,55 +77,32 @@ def convert_wemath(spec: BenchmarkSpec, split: str, index: int, row: Mapping[str
     The id is ``<ID>/<key>`` (the rows of one composite problem share ``ID``), or ``ID`` alone when
     the key column is :data:`NO_COLUMN`.
     """
-    problem, where = row_base(spec, split, index, row)
-    step_key = _wemath_key(spec, row, where)
-    row_id = problem if step_key is None else f"{problem}/{step_key}"
-    question = cell_text(cell(row, spec.column("question")))
-    answer = cell_text(cell(row, spec.column("answer")))
-    option = cell_text(cell(row, spec.column("option")))
-    if not question:
-        raise RowError(f"{where}: empty question")
-    if not answer:
-        raise RowError(f"{where}: missing answer")
+    r = RowReader(spec, split, index, row)
+    step_key = _wemath_key(r)
+    question = r.text("question")
+    answer = r.text("answer")
+    option = r.text("option")
+    r.required("question", "empty question")
+    r.required("answer", "missing answer")
     choices = wemath_choices(option)
     if not choices:
-        raise RowError(f"{where}: options {option!r} do not parse as 'A. ...; B. ...'")
-    letter = choice_letter(answer, len(choices), where)
-    concept = cell_text(cell(row, spec.column("concept")))
-    return BenchmarkItem(
-        benchmark=spec.name,
-        split=split,
-        index=index,
-        id=row_id,
-        question=f"{question}\n{choices_block(choices)}",
-        answer=answer,
-        question_type=MULTIPLE_CHOICE,
-        answer_type="letter",
+        raise RowError(f"{r.where}: options {option!r} do not parse as 'A. ...; B. ...'")
+    return r.item(
+        f"{question}\n{choices_block(choices)}",
+        answer,
         choices=choices,
-        answer_letter=letter,
-        precision=None,
-        unit=None,
-        subsets=(f"concept:{concept}",) if concept else (),
-        images=cell_images(row, spec.column("image"), where),
-        problem_id=problem if step_key is not None else None,
+        letter=choice_letter(answer, len(choices), r.where),
+        subsets=[f"concept:{r.text('concept')}"],
+        problem_id=r.id if step_key is not None else None,
         step_key=step_key,
     )
 
 
-SPEC = BenchmarkSpec(
-    "wemath",
-    "We-Math/We-Math",
-    "testmini",
-    None,
-    {
-        "id": "ID",
-        "key": "key",
-        "question": "question",
-        "option": "option",
-        "answer": "answer",
-        "image": "image_path",
-        "concept": "knowledge concept",
-    },
-    convert_wemath,
-)
+COLUMNS = dict(
+    id="ID", key="key", question="question", option="option", answer="answer", image="image_path",
+    concept="knowledge concept",
+)  # fmt: skip
+"""The hub layout's column of each field the converter reads."""
+
+SPEC = BenchmarkSpec("wemath", "We-Math/We-Math", "testmini", None, COLUMNS, convert_wemath)
 """Where We-Math lives on the hub, the split the paper reports, its column names."""
