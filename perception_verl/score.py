@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from perception_verl.argparsing import command_parser
 from perception_verl.data.annotations import AnnotationError, parse_annotations
 from perception_verl.errors import PerceptionVerlError
 from perception_verl.jsonl import json_object
@@ -45,6 +46,9 @@ from perception_verl.judge_flags import (
 )
 from perception_verl.rewards.total import RewardBreakdown, RewardWeights
 from perception_verl.scorer import PerceptionScorer, Scored
+
+PURPOSE = "Score saved generations (JSONL: response, ground_truth, optional annotations) offline."
+EXAMPLE = "perception-verl score --input generations.jsonl --judge lexical --json"
 
 JUDGES = ("lexical", "none", *HTTP_JUDGES)
 
@@ -238,12 +242,7 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m perception_verl.score",
-        description="Score saved generations (JSONL: response, ground_truth, optional annotations) offline.",
-        epilog="example:\n  perception-verl score --input generations.jsonl --judge lexical --json",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_parser("python -m perception_verl.score", PURPOSE, EXAMPLE)
     parser.add_argument("--input", required=True, type=Path, help="JSONL file, one generation per line")
     parser.add_argument(
         "--judge",

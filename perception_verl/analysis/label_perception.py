@@ -40,6 +40,7 @@ from perception_verl.analysis.generations import (
     read_generations,
 )
 from perception_verl.analysis.labels import LabelId
+from perception_verl.argparsing import command_parser, parse_checked
 from perception_verl.atomic import write_atomically
 from perception_verl.errors import PerceptionVerlError
 from perception_verl.judge.base import Judge, JudgeResult
@@ -224,15 +225,11 @@ def render(summary: dict[str, Any], out: Path) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m perception_verl.analysis.label_perception",
-        description="Label saved generations perception-correct or not with a judge (for McNemar's test).",
-        epilog=(
-            "example:\n"
-            "  perception-verl label-perception --generations base.jsonl --out base.labels.jsonl \\\n"
-            "      --judge sglang --judge-url http://HOST:30000 --judge-model Qwen/Qwen2.5-32B-Instruct-AWQ"
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = command_parser(
+        "python -m perception_verl.analysis.label_perception",
+        "Label saved generations perception-correct or not with a judge (for McNemar's test).",
+        "perception-verl label-perception --generations base.jsonl --out base.labels.jsonl \\",
+        "    --judge sglang --judge-url http://HOST:30000 --judge-model Qwen/Qwen2.5-32B-Instruct-AWQ",
     )
     parser.add_argument("--generations", required=True, metavar="FILE.jsonl", help="saved generations")
     parser.add_argument("--out", required=True, metavar="LABELS.jsonl", help="labels to write")
@@ -254,16 +251,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def arguments_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with these arguments together, or None."""
+    if not 0.0 < args.threshold <= 1.0:
+        return f"--threshold must be in (0, 1], got {args.threshold}"
+    if args.concurrency < 1:
+        return f"--concurrency must be at least 1, got {args.concurrency}"
+    return check_http_judge_args(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if not 0.0 < args.threshold <= 1.0:
-        parser.error(f"--threshold must be in (0, 1], got {args.threshold}")
-    if args.concurrency < 1:
-        parser.error(f"--concurrency must be at least 1, got {args.concurrency}")
-    problem = check_http_judge_args(args)
-    if problem:
-        parser.error(problem)
+    args = parse_checked(parser, argv, arguments_problem)
     keys = GenerationKeys(id=args.id_key, response=args.response_key, annotations=args.annotations_key)
     try:
         rows = read_generations(args.generations, keys)

@@ -35,6 +35,7 @@ from perception_verl.analysis.labels import (
     pair_labels,
     read_labels,
 )
+from perception_verl.argparsing import command_parser, parse_checked
 
 Method = Literal["exact", "chi2"]
 METHODS: tuple[Method, ...] = ("exact", "chi2")
@@ -194,13 +195,10 @@ def _id_types(labels: Mapping[Any, bool]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m perception_verl.analysis.mcnemar",
-        description="McNemar's test on paired per-problem correctness of model A and model B.",
-        epilog=(
-            "example:\n  perception-verl mcnemar --labels-a base.labels.jsonl --labels-b trained.labels.jsonl"
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = command_parser(
+        "python -m perception_verl.analysis.mcnemar",
+        "McNemar's test on paired per-problem correctness of model A and model B.",
+        "perception-verl mcnemar --labels-a base.labels.jsonl --labels-b trained.labels.jsonl",
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
@@ -218,15 +216,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def arguments_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with these arguments together, or None."""
+    if not 0.0 < args.alpha < 1.0:
+        return f"--alpha must be in (0, 1), got {args.alpha}"
+    if args.labels_a is not None and args.labels_b is None:
+        return "--labels-a needs --labels-b"
+    if args.counts is not None and args.labels_b is not None:
+        return "--labels-b goes with --labels-a, not with --counts"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if not 0.0 < args.alpha < 1.0:
-        parser.error(f"--alpha must be in (0, 1), got {args.alpha}")
-    if args.labels_a is not None and args.labels_b is None:
-        parser.error("--labels-a needs --labels-b")
-    if args.counts is not None and args.labels_b is not None:
-        parser.error("--labels-b goes with --labels-a, not with --counts")
+    args = parse_checked(parser, argv, arguments_problem)
     paired: PairedLabels | None = None
     try:
         if args.counts is not None:

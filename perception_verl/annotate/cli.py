@@ -16,6 +16,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from perception_verl.annotate.pipeline import PipelineConfig, RunSummary, run_pipeline
 from perception_verl.annotate.sources import Columns, Problem, load_problems
 from perception_verl.annotate.store import ResultStore, StoreError
+from perception_verl.argparsing import command_parser
 from perception_verl.client import ChatClient, ChatClientConfig, JudgeUnavailable
 from perception_verl.client.cli_secrets import refuse_secret_flags
 from perception_verl.client.replicas import url_list
@@ -41,21 +42,15 @@ def _json_object(text: str) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="perception-verl collect-annotations",
-        description=(
-            "Collect visual annotations (atomic facts about each figure) with LLM endpoints.\n\n"
+    parser = command_parser(
+        "perception-verl collect-annotations",
+        "Collect visual annotations (atomic facts about each figure) with LLM endpoints.\n\n"
             "Solve each problem k times with a multimodal model, keep the solutions whose answer\n"
             "verifies, and have a text model extract atomic visual facts. Results are appended to\n"
-            "--out as they finish; rerun the same command to resume."
-        ),
-        epilog=(
-            "example:\n"
-            "  perception-verl collect-annotations --input problems.parquet --out annotations.jsonl \\\n"
-            "      --solver-url http://HOST:8000 --solver-model Qwen/Qwen2.5-VL-72B-Instruct \\\n"
-            "      --extractor-url http://HOST:30000 --extractor-model Qwen/Qwen2.5-32B-Instruct-AWQ"
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+            "--out as they finish; rerun the same command to resume.",
+        "perception-verl collect-annotations --input problems.parquet --out annotations.jsonl \\",
+        "    --solver-url http://HOST:8000 --solver-model Qwen/Qwen2.5-VL-72B-Instruct \\",
+        "    --extractor-url http://HOST:30000 --extractor-model Qwen/Qwen2.5-32B-Instruct-AWQ",
     )
     data = parser.add_argument_group("input and output")
     data.add_argument(

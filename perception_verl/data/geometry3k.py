@@ -42,7 +42,10 @@ from perception_verl.data.checks import (
     annotation_problems,
     reads_as_instruction,
 )
-from perception_verl.data.images import TEXT_ROW_CRASH, ImageDataError, MissingImageError, decode_images
+from perception_verl.data.images import (
+    TEXT_ROW_CRASH,
+    row_images,
+)
 from perception_verl.data.loading import load_split_rows
 from perception_verl.data.matching import MatchReport, ProblemKeys, match_annotations, normalise_answer
 from perception_verl.data.matching import normalise_problem as _norm_problem
@@ -134,12 +137,7 @@ def convert_row(
         answer = ground_truth_text(row.get("answer"))
     except GroundTruthError as error:
         raise RowError(f"{where}: {'missing' if error.missing else 'unusable'} answer: {error}") from None
-    try:
-        images = decode_images(row.get("images"))
-    except MissingImageError as error:
-        raise RowError(f"{where}: missing image: {error}") from None
-    except ImageDataError as error:
-        raise RowError(f"{where}: unreadable image bytes: {error}") from None
+    images = row_images(row.get("images"), where, RowError)
     if not images:
         raise RowError(f"{where}: missing image (a vision-language policy crashes verl at {TEXT_ROW_CRASH})")
     return ConvertedProblem(

@@ -125,3 +125,15 @@ def decode_images(values: Any) -> list[DecodedImage]:
         except ImageDataError as error:
             raise type(error)(f"image {position}: {error}") from None
     return decoded
+
+
+def row_images(values: Any, where: str, error: type[Exception], column: str = "") -> list[DecodedImage]:
+    """:func:`decode_images` of one row's cell, a failure raised as ``error`` naming ``where`` (and the
+    ``column``, when given): ``missing image`` or ``unreadable image bytes``."""
+    place = f" in column {column!r}" if column else ""
+    try:
+        return decode_images(values)
+    except MissingImageError as problem:
+        raise error(f"{where}: missing image{place}: {problem}") from None
+    except ImageDataError as problem:
+        raise error(f"{where}: unreadable image bytes{place}: {problem}") from None

@@ -22,6 +22,10 @@ from typing import Any
 
 from perception_verl.analysis.labels import LabelFileError, PairedLabels, pair_labels, read_labels
 from perception_verl.analysis.mcnemar import METHODS, mcnemar_table
+from perception_verl.argparsing import command_parser, parse_checked
+
+PURPOSE = "McNemar's test between two evaluated runs, on accuracy and on perception labels."
+EXAMPLE = "perception-verl eval-compare --run-a scored/base --run-b scored/ours"
 
 LABELS_FILE = "accuracy_labels.jsonl"
 
@@ -66,12 +70,7 @@ def render(name: str, result: dict[str, Any]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m perception_verl.evaluation.compare",
-        description="McNemar's test between two evaluated runs, on accuracy and on perception labels.",
-        epilog="example:\n  perception-verl eval-compare --run-a scored/base --run-b scored/ours",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_parser("python -m perception_verl.evaluation.compare", PURPOSE, EXAMPLE)
     parser.add_argument("--run-a", required=True, type=Path, help="scoring --out folder or labels file of A")
     parser.add_argument("--run-b", required=True, type=Path, help="scoring --out folder or labels file of B")
     parser.add_argument("--perception-a", type=Path, help="perception labels of A (label_perception --out)")
@@ -81,11 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def arguments_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with these arguments together, or None."""
     if (args.perception_a is None) != (args.perception_b is None):
-        parser.error("--perception-a and --perception-b go together")
+        return "--perception-a and --perception-b go together"
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_checked(build_parser(), argv, arguments_problem)
     measures = [("accuracy", labels_path(args.run_a), labels_path(args.run_b))]
     if args.perception_a is not None:
         measures.append(("perception", args.perception_a, args.perception_b))

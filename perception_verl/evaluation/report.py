@@ -27,10 +27,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from perception_verl.argparsing import command_parser
 from perception_verl.atomic import write_atomically
 from perception_verl.errors import PerceptionVerlError
 from perception_verl.integration.metrics import JUDGE_METRIC_PREFIX
 from perception_verl.jsonl import json_objects
+
+PURPOSE = "Plot a run's reward components, judge health, lengths and validation accuracy."
+EXAMPLE = "perception-verl eval-report --metrics run.jsonl --out report/"
 
 Series = dict[str, list[tuple[int, float]]]
 
@@ -193,12 +197,7 @@ def build_report(series: Series, out: Path, *, title: str, source: str) -> dict[
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m perception_verl.evaluation.report",
-        description="Plot a run's reward components, judge health, lengths and validation accuracy.",
-        epilog="example:\n  perception-verl eval-report --metrics run.jsonl --out report/",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_parser("python -m perception_verl.evaluation.report", PURPOSE, EXAMPLE)
     parser.add_argument("--metrics", required=True, type=Path, help="verl file-logger jsonl")
     parser.add_argument("--out", required=True, type=Path, help="folder for the PNGs and report.md")
     parser.add_argument("--title", default=None, help="page title (default: the metrics file name)")

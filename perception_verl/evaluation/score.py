@@ -36,6 +36,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from perception_verl.argparsing import command_parser
 from perception_verl.atomic import write_atomically
 from perception_verl.client.chat_config import ChatClientConfig
 from perception_verl.client.cli_secrets import refuse_secret_flags
@@ -196,14 +197,11 @@ def write_outputs(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m perception_verl.evaluation.score",
-        description="Score verl validation dumps into the per-benchmark accuracy table.",
-        epilog=(
-            "example:\n  perception-verl eval-score --dump eval_out/eval_base \\\n"
-            "      --data mathvista.parquet,mathverse.parquet --out scored/base --label base"
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = command_parser(
+        "python -m perception_verl.evaluation.score",
+        "Score verl validation dumps into the per-benchmark accuracy table.",
+        "perception-verl eval-score --dump eval_out/eval_base \\",
+        "    --data mathvista.parquet,mathverse.parquet --out scored/base --label base",
     )
     parser.add_argument("--dump", required=True, type=Path, help="a <step>.jsonl dump or validation_data_dir")
     parser.add_argument("--step", type=int, default=None, help="dump step to read (default: the highest)")

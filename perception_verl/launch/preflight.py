@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from perception_verl.argparsing import command_parser
 from perception_verl.client.chat_config import ChatClientConfig
 from perception_verl.client.cli_secrets import refuse_secret_flags
 from perception_verl.client.endpoint import JudgeEndpoint
@@ -22,15 +23,11 @@ from perception_verl.client.replicas import url_list
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m perception_verl.launch.preflight",
-        description=__doc__,
-        epilog=(
-            "example:\n"
-            "  perception-verl preflight --judge-url http://judge-host:30000 \\\n"
-            "      --judge-model Qwen/Qwen2.5-32B-Instruct-AWQ --timeout-s 1800"
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = command_parser(
+        "python -m perception_verl.launch.preflight",
+        __doc__,
+        "perception-verl preflight --judge-url http://judge-host:30000 \\",
+        "    --judge-model Qwen/Qwen2.5-32B-Instruct-AWQ --timeout-s 1800",
     )
     parser.add_argument(
         "--judge-url", "--urls", dest="urls", required=True,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from perception_verl.data.images import ImageDataError, MissingImageError, decode_images
+from perception_verl.data.images import row_images
 from perception_verl.data.schema import ROW_SCHEMA, RowError, describe_row
 
 MULTIPLE_CHOICE = "multiple_choice"
@@ -121,12 +121,7 @@ def cell_list(value: Any) -> list[Any]:
 
 
 def cell_images(row: Mapping[str, Any], column: str, where: str) -> tuple[bytes, ...]:
-    try:
-        images = decode_images(cell(row, column))
-    except MissingImageError as error:
-        raise RowError(f"{where}: missing image in column {column!r}: {error}") from None
-    except ImageDataError as error:
-        raise RowError(f"{where}: unreadable image in column {column!r}: {error}") from None
+    images = row_images(cell(row, column), where, RowError, column)
     if not images:
         raise RowError(f"{where}: missing image in column {column!r}")
     return tuple(image.png for image in images)
