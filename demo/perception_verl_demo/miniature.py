@@ -198,27 +198,33 @@ def comparison(path: Path) -> dict[str, Any]:
     }
 
 
-def rollout_curves(rollout_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    """Per training step, from verl's rollout dumps: the share of rollouts stating every fact
-    (perception 1), the accuracy and the format."""
-    curves: dict[str, list[tuple[int, float]]] = {"perceptive_share": [], "accuracy": [], "format": []}
+def rollout_curves(rollout_dir: Path, problems_file: Path) -> dict[str, list[tuple[int, float]]]:
+    """Per training step, from verl's rollout dumps (``input``, ``output``, ``gts`` per rollout): the
+    share in the perceptive mode, the share stating every fact (lexical judge), accuracy and format."""
+    from perception_verl.rewards.accuracy import accuracy_reward
+    from perception_verl.rewards.format import format_reward
+    from perception_verl_demo.modes import detect_mode, states_facts
+
+    names = ("perceptive_mode", "states_every_fact", "accuracy", "format")
+    curves: dict[str, list[tuple[int, float]]] = {name: [] for name in names}
     if not rollout_dir.is_dir():
         return curves
-    for path in sorted(rollout_dir.glob("*.jsonl"), key=lambda p: int(p.stem) if p.stem.isdigit() else -1):
-        if not path.stem.isdigit():
-            continue
-        rows = read_jsonl(path)
-        if not rows:
-            continue
-        step = int(path.stem)
-        for key, name in (("perceptive_share", "perception"), ("accuracy", "accuracy"), ("format", "format")):
-            values = [row.get(name) for row in rows if isinstance(row.get(name), (int, float))]
-            if not values:
-                continue
-            if key == "perceptive_share":
-                curves[key].append((step, sum(v >= 1.0 for v in values) / len(values)))
-            else:
-                curves[key].append((step, sum(values) / len(values)))
+    problems = read_problems(problems_file)["train"]
+    steps = sorted(int(p.stem) for p in rollout_dir.glob("*.jsonl") if p.stem.isdigit())
+    for step in steps:
+        rows = read_jsonl(rollout_dir / f"{step}.jsonl")
+        sums = dict.fromkeys(names, 0.0)
+        for row in rows:
+            output = str(row.get("output", ""))
+            problem = next((p for p in problems if p.statement in str(row.get("input", ""))), None)
+            facts = problem.facts if problem is not None else ()
+            sums["perceptive_mode"] += detect_mode(output, facts) == "perceptive"
+            sums["states_every_fact"] += bool(facts) and states_facts(output, facts)
+            sums["accuracy"] += accuracy_reward(output, str(row.get("gts", ""))).score
+            sums["format"] += format_reward(output)
+        if rows:
+            for name in names:
+                curves[name].append((step, sums[name] / len(rows)))
     return curves
 
 
@@ -357,7 +363,10 @@ def gather(out_dir: Path, *, seed: int, judge: str) -> dict[str, Any]:
     report_dir.mkdir(parents=True, exist_ok=True)
     metrics = {arm: metric_curves(out_dir / "arms" / arm / "metrics.jsonl") for arm in TRAINED_ARMS}
     plot_overlay(metrics, report_dir / "arms_rewards.png", f"Reward components per step (seed {seed})")
-    rollouts = {arm: rollout_curves(out_dir / "arms" / arm / "rollouts") for arm in TRAINED_ARMS}
+    problems_file = out_dir / "source" / PROBLEMS_FILE
+    rollouts = {
+        arm: rollout_curves(out_dir / "arms" / arm / "rollouts", problems_file) for arm in TRAINED_ARMS
+    }
     results["rollout_curves"] = rollouts
     plot_overlay(rollouts, report_dir / "arms_rollouts.png", f"verl's rollouts per step (seed {seed})")
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
