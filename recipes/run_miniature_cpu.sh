@@ -28,7 +28,8 @@
 # step, 8), MINI_N (rollouts per prompt, 8), MINI_LR (1e-4), MINI_RESPONSE (max response tokens, 160),
 # MINI_WARMUP_STEPS (300), MINI_WARMUP_BATCH (32), MINI_WARMUP_LR (3e-3), MINI_MIX (2:1:4:2),
 # MINI_STEP0_PROBLEMS (16), MINI_STEP0_N (8), MINI_STEP0_STRICT (1: a failed step-0 check stops the chain),
-# PYTHON (.venv-engine/bin/python). Extra arguments are hydra overrides for both arms' training.
+# MINI_UNTIL (stop after this stage, e.g. policy), PYTHON (.venv-engine/bin/python). Extra arguments are
+# hydra overrides for both arms' training.
 set -euo pipefail
 RECIPES="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(dirname "$RECIPES")"
@@ -127,6 +128,10 @@ run_stage() {
     fi
     touch "$OUT_DIR/.stages/$name.done"
     printf '%s done in %ss (chain %ss)\n' "$tag" "$((SECONDS - start))" "$((SECONDS - CHAIN_START))"
+    if [[ "${MINI_UNTIL:-}" == "$name" ]]; then
+        printf 'MINI_UNTIL=%s: stopping here; run again without it to go on\n' "$name"
+        exit 0
+    fi
 }
 
 stage_data() {
