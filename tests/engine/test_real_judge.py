@@ -265,7 +265,7 @@ def test_engine_benchmark_runs_against_the_server(real_judge: RealJudge) -> None
         [
             sys.executable, "-m", "benchmarks.engine_judge", "--url", real_judge.url,
             "--model", real_judge.model, "--server", real_judge.kind,
-            "--problems", "2", "--per-problem", "3", "--cap", "4", "--json",
+            "--problems", "2", "--per-problem", "2", "--cap", "4", "--json",
         ],
         capture_output=True, text=True, timeout=280, check=False, cwd=REPO,
     )  # fmt: skip
