@@ -28,9 +28,23 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from perception_verl.integration.group_sampling import (
+    uses_perception_manager,
+    with_group_consistent_perception,
+)
+from perception_verl.integration.step_metrics import with_reward_step_metrics
+from perception_verl.verl_compat.entry import (
+    build_agent_loop_manager,
+    check_verl_version,
+    legacy_task_runner,
+    run_ppo_with,
+    run_v1,
+)
+
 logger = logging.getLogger(__name__)
 
-SUPPORTED_VERL = (0, 9)
+__all__ = ["build_agent_loop_manager", "check_verl_version", "main", "run", "task_runner", "trainer_class"]
+
 LEGACY_NOTE = (
     "trainer.use_v1=False: verl 0.9.1's legacy trainer has no public point for extra step metrics, "
     "so reward/* step metrics are not logged (validation metrics still carry the reward components) "
@@ -39,53 +53,12 @@ LEGACY_NOTE = (
 )
 
 
-def check_verl_version(version: str | None = None) -> str:
-    """Raise unless the installed verl (or ``version``) is a release this entry point was checked against."""
-    if version is None:
-        import verl
-
-        version = str(getattr(verl, "__version__", "unknown"))
-    parts = version.split(".")
-    try:
-        found = (int(parts[0]), int(parts[1]))
-    except (IndexError, ValueError):
-        raise RuntimeError(f"cannot read the verl version {version!r}") from None
-    if found != SUPPORTED_VERL:
-        wanted = ".".join(str(p) for p in SUPPORTED_VERL)
-        raise RuntimeError(
-            f"perception_verl.main_ppo mirrors verl {wanted}.x's task runner, found verl {version}; "
-            "use python -m verl.trainer.main_ppo (no reward step metrics) or a matching perception-verl"
-        )
-    return version
-
-
-def build_agent_loop_manager(config: DictConfig, trainer: Any) -> Any:
-    """The agent loop manager verl's v1 task runner builds (``rollout.agent.agent_loop_manager_class``)."""
-    from verl.trainer.ppo.v1 import AgentLoopManagerTQ
-    from verl.utils.import_utils import load_class_from_fqn
-
-    fqn = config.actor_rollout_ref.rollout.get("agent", {}).get("agent_loop_manager_class")
-    manager_cls = load_class_from_fqn(fqn, "AgentLoopManager") if fqn else AgentLoopManagerTQ
-    return manager_cls.create(
-        config=config,
-        llm_client=trainer.get_llm_client(),
-        teacher_client=trainer.get_teacher_client(),
-        reward_loop_worker_handles=trainer.get_reward_handles(),
-    )
-
-
 def trainer_class(config: DictConfig) -> type:
     """The v1 trainer class for ``trainer.v1.trainer_mode``, with reward step metrics.
 
     With the perception reward manager selected, its training batches are also group-consistent.
     """
     from verl.trainer.ppo.v1 import get_trainer_cls
-
-    from perception_verl.integration.group_sampling import (
-        uses_perception_manager,
-        with_group_consistent_perception,
-    )
-    from perception_verl.integration.step_metrics import with_reward_step_metrics
 
     base = get_trainer_cls(config.trainer.v1.trainer_mode)
     if uses_perception_manager(config):
@@ -100,37 +73,14 @@ class RewardMetricsTaskRunner:
         self.trainer: Any = None
 
     def run(self, config: DictConfig) -> None:
-        import transfer_queue as tq
-        from omegaconf import OmegaConf
-        from verl.utils.logging_utils import configure_verl_logging
-
-        configure_verl_logging()
-        trainer_cls = trainer_class(config)
-        config.transfer_queue.enable = True
-        OmegaConf.resolve(config)
-        tq.init(config.transfer_queue)
-        succeeded = False
-        try:
-            self.trainer = trainer_cls(config=config)
-            self.trainer.init()
-            self.trainer.fit(build_agent_loop_manager(config, self.trainer))
-            succeeded = True
-        finally:
-            try:
-                tracking = getattr(self.trainer, "logger", None)
-                if tracking is not None:
-                    tracking.finish(exit_code=0 if succeeded else 1)
-            finally:
-                tq.close()
+        run_v1(self, config, trainer_class(config))
 
 
 def task_runner(config: DictConfig) -> Any:
     """The Ray actor class to hand to verl's ``run_ppo`` for ``config``."""
     if not config.trainer.use_v1:
-        from verl.trainer.main_ppo_v0 import TaskRunner
-
         logger.warning(LEGACY_NOTE)
-        return TaskRunner
+        return legacy_task_runner()
     import ray
 
     return ray.remote(RewardMetricsTaskRunner)
@@ -138,16 +88,7 @@ def task_runner(config: DictConfig) -> Any:
 
 def run(config: DictConfig) -> None:
     """verl's ``main_ppo.main`` body, with :func:`task_runner`'s actor class."""
-    from verl.trainer.main_ppo import run_ppo
-    from verl.trainer.ppo.utils import need_critic, need_reference_policy
-    from verl.utils.config import validate_config
-    from verl.utils.device import auto_set_device
-
-    auto_set_device(config)
-    validate_config(
-        config=config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config)
-    )
-    run_ppo(config, task_runner_class=task_runner(config))
+    run_ppo_with(config, task_runner(config))
 
 
 def main() -> None:

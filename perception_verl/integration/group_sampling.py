@@ -20,16 +20,24 @@ batch, which are exactly the rows GRPO normalises together; such groups are coun
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import torch
-
+from perception_verl.config import from_kwargs
 from perception_verl.integration.advantage import EXCLUDED_GROUPS_METRIC, group_consistent_scores
 from perception_verl.integration.step_metrics import extras_from_extra_fields
+from perception_verl.verl_compat.trainer import replay_buffer, wrap_replay_buffer
+from perception_verl.verl_compat.transfer_queue import (
+    TRAIN_PARTITION,
+    KvBatchGet,
+    KvBatchPut,
+    kv_functions,
+    put_rm_scores,
+    read_fields,
+    sessions_per_group,
+)
 
 PARTIAL_GROUPS_METRIC = "reward/perception_partial_groups"
-TRAIN_PARTITION = "train"
 NEEDED_EXTRAS = ("perception", "judge_failed", "perception_excluded")
 COLOCATED_ROUTE_ERROR = (
     "group-consistent perception needs the rewards in TransferQueue when the replay buffer samples "
@@ -38,19 +46,6 @@ COLOCATED_ROUTE_ERROR = (
     "reward.reward_model.enable_resource_pool=True or serve the judge yourself "
     "(reward.reward_kwargs.judge_urls) and leave reward.reward_model.enable=False"
 )
-
-KvBatchGet = Callable[..., Any]
-KvBatchPut = Callable[..., Any]
-
-
-def sessions_per_group(keys: Sequence[str]) -> dict[str, int]:
-    """Distinct rollout sessions per prompt group, from verl's ``{uid}_{session_id}_{index}`` keys."""
-    sessions: dict[str, set[str]] = {}
-    for key in keys:
-        uid, session, _index = key.rsplit("_", 2)
-        sessions.setdefault(uid, set()).add(session)
-    return {uid: len(found) for uid, found in sessions.items()}
-
 
 def _column(extras: Mapping[str, list[Any]], key: str, keys: Sequence[str]) -> list[float]:
     values = extras.get(key)
@@ -78,9 +73,7 @@ def rewrite_batch(
     """
     if not batch.keys:
         return {EXCLUDED_GROUPS_METRIC: 0.0, PARTIAL_GROUPS_METRIC: 0.0}
-    data = kv_batch_get(
-        keys=batch.keys, partition_id=batch.partition_id, select_fields=["uid", "rm_scores", "extra_fields"]
-    )
+    data = read_fields(batch, kv_batch_get, ["uid", "rm_scores", "extra_fields"])
     extras = extras_from_extra_fields(list(data["extra_fields"]))
     columns = [_column(extras, key, batch.keys) for key in NEEDED_EXTRAS]
     rows = list(data["rm_scores"].unbind())
@@ -88,19 +81,12 @@ def rewrite_batch(
     scores, excluded = group_consistent_scores(totals, *columns, _uids(data["uid"]), weight)
     changed = [i for i, (new, old) in enumerate(zip(scores.tolist(), totals, strict=True)) if new != old]
     if changed:
-        from verl.utils import tensordict_utils as tu
-
-        updated = []
+        updated = {}
         for i in changed:
             row = rows[i].clone()
             row[-1] += float(scores[i]) - totals[i]
-            updated.append(row)
-        rm_scores = torch.nested.as_nested_tensor(updated, layout=torch.jagged)
-        kv_batch_put(
-            keys=[batch.keys[i] for i in changed],
-            partition_id=batch.partition_id,
-            fields=tu.get_tensordict({"rm_scores": rm_scores}),
-        )
+            updated[i] = row
+        put_rm_scores(batch, kv_batch_put, updated)
     partial = sum(1 for count in sessions_per_group(batch.keys).values() if count < rollout_n)
     return {EXCLUDED_GROUPS_METRIC: float(excluded), PARTIAL_GROUPS_METRIC: float(partial)}
 
@@ -121,10 +107,9 @@ class GroupConsistentSampler:
         kv_batch_put: KvBatchPut | None = None,
     ) -> None:
         if kv_batch_get is None or kv_batch_put is None:
-            import transfer_queue as tq
-
-            kv_batch_get = kv_batch_get or tq.kv_batch_get
-            kv_batch_put = kv_batch_put or tq.kv_batch_put
+            default_get, default_put = kv_functions()
+            kv_batch_get = kv_batch_get or default_get
+            kv_batch_put = kv_batch_put or default_put
         self.inner = inner
         self.weight = weight
         self.rollout_n = rollout_n
@@ -159,8 +144,6 @@ class GroupConsistentSampler:
 
 def perception_weight(config: Any) -> float:
     """The validated perception weight of ``reward.reward_kwargs`` (what the manager scores with)."""
-    from perception_verl.config import from_kwargs
-
     reward = config.get("reward") or {}
     return from_kwargs(reward.get("reward_kwargs")).weights.perception
 
@@ -172,6 +155,8 @@ def uses_perception_manager(config: Any) -> bool:
         return False
     from verl.trainer.ppo.reward import resolve_reward_manager_cls
 
+    # Imported here, after verl: importing the manager first would make verl load its plugins while
+    # the manager module is still executing (see perception_verl.plugin).
     from perception_verl.integration.manager import PerceptionRewardManager
 
     try:
@@ -192,18 +177,17 @@ def with_group_consistent_perception(base: type) -> type:
     class GroupConsistentPerceptionTrainer(base):  # type: ignore[misc, valid-type]
         def __init__(self, config: Any, *args: Any, **kwargs: Any) -> None:
             super().__init__(config, *args, **kwargs)
-            self.replay_buffer = GroupConsistentSampler(
-                self.replay_buffer,
-                weight=perception_weight(config),
-                rollout_n=int(config.actor_rollout_ref.rollout.n),
+            weight, rollout_n = perception_weight(config), int(config.actor_rollout_ref.rollout.n)
+            wrap_replay_buffer(
+                self, lambda inner: GroupConsistentSampler(inner, weight=weight, rollout_n=rollout_n)
             )
 
         def step(self, metrics: dict, timing_raw: dict) -> Any:
             if self.get_reward_handles() is None:
                 raise RuntimeError(COLOCATED_ROUTE_ERROR)
-            self.replay_buffer.take_metrics()
+            replay_buffer(self).take_metrics()
             batch = super().step(metrics, timing_raw)
-            metrics.update(self.replay_buffer.take_metrics())
+            metrics.update(replay_buffer(self).take_metrics())
             return batch
 
     GroupConsistentPerceptionTrainer.__name__ = f"GroupConsistentPerception{base.__name__}"

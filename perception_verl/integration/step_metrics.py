@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from perception_verl.integration.metrics import JUDGE_KEY, reward_metrics
@@ -29,10 +29,9 @@ from perception_verl.integration.rollout_guard import (
     disagreement,
 )
 from perception_verl.scorer import EXTRA_KEYS
+from perception_verl.verl_compat.transfer_queue import KvBatchGet, kv_functions, padding_mask, read_fields
 
 logger = logging.getLogger(__name__)
-
-KvBatchGet = Callable[..., Any]
 
 
 def extras_from_extra_fields(extra_fields: Sequence[Any]) -> dict[str, list[Any]]:
@@ -61,10 +60,8 @@ def batch_reward_metrics(
     if not batch.keys:
         return {}
     fields = ["extra_fields", "data_source"] if colocated_keys is None else [*colocated_keys, "data_source"]
-    data = kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=fields)
-    keep = [not tag.get("is_padding", False) for tag in batch.tags]
-    if not any(keep):
-        keep = [True] * len(keep)
+    data = read_fields(batch, kv_batch_get, fields)
+    keep = padding_mask(batch)
     sources = _kept(data["data_source"], keep)
     if colocated_keys is None:
         return reward_metrics(extras_from_extra_fields(_kept(data["extra_fields"], keep)), sources)
@@ -111,10 +108,8 @@ def with_reward_step_metrics(base: type) -> type:
             first = not self._pv_checked_agreement
             self._pv_checked_agreement = True
             check_rollout_agreement(metrics, rollout_mismatch_bound(self.config), first=first)
-            import transfer_queue as tq
-
             colocated = None if self.get_reward_handles() is not None else [*EXTRA_KEYS, JUDGE_KEY]
-            metrics.update(batch_reward_metrics(batch, tq.kv_batch_get, colocated_keys=colocated))
+            metrics.update(batch_reward_metrics(batch, kv_functions()[0], colocated_keys=colocated))
             return batch
 
     RewardStepMetricsTrainer.__name__ = f"RewardStepMetrics{base.__name__}"
