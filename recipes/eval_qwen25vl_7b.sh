@@ -21,12 +21,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 pv_eval() {
     EXPERIMENT_NAME="${EXPERIMENT_NAME:-eval_qwen25vl7b}"
+    # No perception judge is needed to generate (the table is scored offline); set before pv_defaults,
+    # whose default (external) would otherwise win.
+    JUDGE_MODE="${JUDGE_MODE:-lexical}"
     pv_defaults
     EVAL_DIR="${EVAL_DIR:-$HOME/data/perception_eval}"
     EVAL_FILES="${EVAL_FILES:-$EVAL_DIR/mathvista.parquet,$EVAL_DIR/mathverse.parquet,$EVAL_DIR/mathvision.parquet,$EVAL_DIR/wemath.parquet}"
     EVAL_OUT="${EVAL_OUT:-$PV_REPO_DIR/eval_out/$EXPERIMENT_NAME}"
-    # No perception judge is needed to generate: the table is scored offline.
-    JUDGE_MODE="${JUDGE_MODE:-lexical}"
     # verl builds a training dataloader even for val_only: point it at the first benchmark file.
     TRAIN_FILE="${EVAL_FILES%%,*}"
     TEST_FILE="[$EVAL_FILES]"
