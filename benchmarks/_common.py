@@ -271,12 +271,14 @@ def judge_config(tokenizer_dir: Path, server: Any, cap: int) -> Any:
 async def timed_batch(config: Any, data: Any) -> tuple[float, float, list[float]]:
     """(wall s, process CPU s, scores) of one ``compute_score_batch`` on a fresh reward-loop worker.
 
-    A judge the manager holds is started (health check) before the clock starts: verl starts it once
-    per worker, not once per batch. The manager's judge is closed afterwards.
+    What the manager holds is started before the clock starts (its judge's health check, its accuracy
+    workers): verl starts them once per worker, not once per batch. They are closed afterwards.
     """
     worker = reward_worker(config)
     manager = worker.reward_manager
-    if hasattr(manager, "judge"):
+    if hasattr(manager, "start"):  # the judge and the accuracy workers, once per worker
+        await manager.start()
+    elif hasattr(manager, "judge"):
         await manager.judge()
     try:
         cpu = time.process_time()

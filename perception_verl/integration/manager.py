@@ -74,6 +74,10 @@ class PerceptionRewardManager(RewardManagerBase):
         """The started judge of this worker's loop (health-checked once)."""
         return await self.scorer.judge()
 
+    async def start(self) -> None:
+        """Start this worker loop's judge and accuracy workers before the first batch (else: on first use)."""
+        await self.scorer.start()
+
     async def close(self) -> None:
         """Close the judge opened on the running loop and stop its accuracy workers."""
         await self.scorer.close()

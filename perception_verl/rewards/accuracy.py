@@ -53,6 +53,7 @@ _ANSWER_BLOCK = re.compile(r"<answer>((?:(?!<answer>).)*?)</answer>", re.DOTALL)
 _BOXED_OPEN = re.compile(r"\\boxed\s*\{")
 _BARS = re.compile(r"\||\\[lr]?[vV]ert")
 _DEGREES = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|°|\\(?:text)?degrees?(?![A-Za-z])")
+_INTEGER = re.compile(r"-?\d{1,15}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
@@ -233,7 +234,19 @@ def _candidate(response: str) -> tuple[str, bool]:
     return answer.strip()[-MAX_ANSWER_CHARS:], False
 
 
-def _score(response: str, ground_truth: str) -> AccuracyResult:
+@dataclass(frozen=True)
+class _Pending:
+    """What math-verify still has to compare: the answer (and whether it was boxed) and the truth."""
+
+    candidate: str
+    answer: str
+    boxed: bool
+    truth: str
+
+
+def _prepare(response: str, ground_truth: str) -> AccuracyResult | _Pending:
+    """The result when string checks decide it (no answer, too long or complex, bad ground truth, the
+    same text), else what math-verify must compare. Linear in the text; no sympy."""
     candidate, boxed = _candidate(clean_text(response))
     if not candidate:
         return AccuracyResult(0.0, "no_answer", "")
@@ -253,10 +266,23 @@ def _score(response: str, ground_truth: str) -> AccuracyResult:
         return AccuracyResult(0.0, "bad_ground_truth", candidate)
     if _same_text(answer, truth):
         return AccuracyResult(1.0, "correct", candidate)
+    plain_answer, plain_truth = _compact(answer), _compact(truth)
+    if _INTEGER.fullmatch(plain_answer) and _INTEGER.fullmatch(plain_truth):
+        # Two integers: math-verify's verdict is their equality (``007`` is 7); no parse needed.
+        same = int(plain_answer) == int(plain_truth)
+        return AccuracyResult(float(same), "correct" if same else "mismatch", candidate)
+    return _Pending(candidate, answer, boxed, truth)
+
+
+def _score(response: str, ground_truth: str) -> AccuracyResult:
+    pending = _prepare(response, ground_truth)
+    if isinstance(pending, AccuracyResult):
+        return pending
+    candidate, answer, truth = pending.candidate, pending.answer, pending.truth
     gold = _parse_gold(truth)
     if not gold:
         return AccuracyResult(0.0, "bad_ground_truth", candidate)
-    predicted = parse("\\boxed{" + answer + "}" if boxed else answer, parsing_timeout=None)
+    predicted = parse("\\boxed{" + answer + "}" if pending.boxed else answer, parsing_timeout=None)
     if not predicted:
         return AccuracyResult(0.0, "unparsable", candidate)
     if _too_large(gold) or _too_large(predicted):
@@ -264,6 +290,18 @@ def _score(response: str, ground_truth: str) -> AccuracyResult:
     if verify(list(gold), predicted, timeout_seconds=None):
         return AccuracyResult(1.0, "correct", candidate)
     return AccuracyResult(0.0, "mismatch", candidate)
+
+
+def settled_accuracy(response: str, ground_truth: str) -> AccuracyResult | None:
+    """:func:`accuracy_reward`'s result when string checks alone decide it (no sympy, linear time: safe
+    on the event loop), else ``None``: math-verify must decide, in a worker a deadline stops."""
+    if not isinstance(response, str) or not isinstance(ground_truth, str):
+        return None
+    try:
+        pending = _prepare(response, ground_truth)
+    except Exception:
+        return None
+    return pending if isinstance(pending, AccuracyResult) else None
 
 
 def accuracy_reward(response: str, ground_truth: str) -> AccuracyResult:

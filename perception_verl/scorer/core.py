@@ -34,7 +34,7 @@ from perception_verl.errors import PerceptionVerlError
 from perception_verl.judge.base import Judge, JudgeResult
 from perception_verl.judge.budget import BudgetedJudge
 from perception_verl.judge.sglang import OpenAIChatJudge
-from perception_verl.rewards.accuracy import AccuracyResult
+from perception_verl.rewards.accuracy import AccuracyResult, settled_accuracy
 from perception_verl.rewards.total import score_response
 from perception_verl.scorer.accuracy import accuracy_pool, checked_accuracy
 from perception_verl.scorer.extras import Scored
@@ -57,6 +57,7 @@ class _LoopState:
     judge: Judge | None = None
     pool: CheckPool | None = None
     gate: asyncio.Semaphore | None = None
+    workers_started: bool = False
 
 
 _SHARED: weakref.WeakValueDictionary[tuple[Any, ...], PerceptionScorer] = weakref.WeakValueDictionary()
@@ -160,6 +161,20 @@ class PerceptionScorer:
                 logger.info("perception judge %s started on this loop", type(judge).__name__)
         return state.judge
 
+    async def start(self) -> None:
+        """Start the running loop's judge and accuracy workers now (a worker's start, not a batch's cost)."""
+        await self.judge()
+        state = self._state()
+        if not state.workers_started:
+            state.workers_started = True
+            await self._pool().start()
+
+    def _pool(self) -> CheckPool:
+        state = self._state()
+        if state.pool is None:
+            state.pool = accuracy_pool(self.options.accuracy_timeout_s)
+        return state.pool
+
     def intake(self) -> asyncio.Semaphore | contextlib.nullcontext[None]:
         """Admission gate of the running loop: ``2 x max_concurrency`` samples in progress with an HTTP judge.
 
@@ -176,11 +191,12 @@ class PerceptionScorer:
         return state.gate
 
     async def accuracy(self, response: str, ground_truth: str) -> AccuracyResult:
-        """math-verify's verdict, checked in a worker process stopped at ``accuracy_timeout_s``."""
-        state = self._state()
-        if state.pool is None:
-            state.pool = accuracy_pool(self.options.accuracy_timeout_s)
-        return await checked_accuracy(state.pool, response, ground_truth)
+        """math-verify's verdict, checked in a worker process stopped at ``accuracy_timeout_s`` (answers that
+        string checks decide, e.g. the ground truth's own text, are settled here without a worker)."""
+        settled = settled_accuracy(response, ground_truth)
+        if settled is not None:
+            return settled
+        return await checked_accuracy(self._pool(), response, ground_truth)
 
     async def verdicts(
         self, annotations: Sequence[str], response: str, started: float | None = None

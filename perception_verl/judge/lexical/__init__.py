@@ -71,7 +71,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from perception_verl.judge.base import JudgeResult
-from perception_verl.judge.lexical.clauses import _response_clauses, _stated
+from perception_verl.judge.lexical.clauses import _response, _stated
 from perception_verl.judge.lexical.decoys import _decoys
 from perception_verl.judge.lexical.keys import _annotation_keys
 from perception_verl.judge.lexical.vocabulary import DECOY_LIMIT, DECOY_MIN_HITS
@@ -85,7 +85,7 @@ def lexical_verdicts(annotations: Sequence[str], response: str, *, max_chars: in
         raise TypeError("annotations must be a sequence of strings, not a single string")
     if not annotations:
         return ()
-    clauses = _response_clauses(response, max_chars)
+    clauses = _response(response, max_chars)
     keys = [_annotation_keys(annotation) for annotation in annotations]
     stated = [_stated(key, clauses) for key in keys]
     if not any(stated):

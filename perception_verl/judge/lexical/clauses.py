@@ -4,7 +4,6 @@ one of them states a fact's keys close together and not negated."""
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -23,7 +22,7 @@ from perception_verl.judge.lexical.keys import (
 from perception_verl.judge.lexical.vocabulary import (
     _CONTRAST_WORDS,
     _NEGATION_WORDS,
-    _PAUSE,
+    _PAUSE_MARK,
     _PHRASES,
     _SENTENCE_END,
     _TAG_ANY,
@@ -67,6 +66,28 @@ def _token_index(starts: list[int], position: int) -> int:
     return max(bisect.bisect_right(starts, position) - 1, 0)
 
 
+@lru_cache(maxsize=65536)
+def _number_atom(token: str) -> str:
+    return _canonical_number(token)
+
+
+@lru_cache(maxsize=65536)
+def _word_atoms(token: str) -> tuple[str, tuple[Atom, ...], bool, bool]:
+    """(lower-case word, its atoms, a negation word, a contrast word) of one non-numeric token."""
+    word = token.lower()
+    atoms: list[Atom] = []
+    if token.isupper() and len(token) <= 6:
+        atoms.append(("g", _dihedral(token)))
+    if len(token) == 1 and token.islower() and token != "a":
+        atoms.append(("x", token))
+    concept = _word_concept(word)
+    if concept is not None:
+        atoms.append(("c", concept))
+        if concept == "perpendicular":
+            atoms.append(("c", "right"))
+    return word, tuple(atoms), word in _NEGATION_WORDS, word in _CONTRAST_WORDS
+
+
 def _clause(text: str) -> _Clause:
     """The positioned atoms of one sentence (``text`` already normalised)."""
     matches = list(_TOKEN.finditer(text))
@@ -80,32 +101,30 @@ def _clause(text: str) -> _Clause:
     negations: list[int] = []
     pauses: set[int] = set()
     words: set[str] = set()
+    numbers: set[int] = set()
+    contracted = "'" in text or "\u2019" in text  # n't: only then is the text after a word read
     for index, match in enumerate(matches):
         token = match.group()
-        end = match.end()
         if token[0].isdigit():
-            number = _canonical_number(token)
+            numbers.add(index)
+            number = _number_atom(token)
             add(("n", number), index)
-            if number == "90" and "degree" in lower[end : end + 12]:
+            if number == "90" and "degree" in lower[match.end() : match.end() + 12]:
                 add(("c", "right"), index)
             continue
-        word = token.lower()
+        word, atoms, negation, contrast = _word_atoms(token)
         words.add(word)
-        if token.isupper() and len(token) <= 6:
-            add(("g", _dihedral(token)), index)
-        if len(token) == 1 and token.islower() and token != "a":
-            add(("x", token), index)
-        concept = _word_concept(word)
-        if concept is not None:
-            add(("c", concept), index)
-            if concept == "perpendicular":
-                add(("c", "right"), index)
-        if word in _NEGATION_WORDS or lower[end : end + 2] in ("'t", "\u2019t"):
+        for atom in atoms:
+            occurrences.setdefault(atom, []).append(index)
+        if negation or (contracted and lower[match.end() : match.end() + 2] in ("'t", "\u2019t")):
             negations.append(index)
-        if word in _CONTRAST_WORDS:
+        if contrast:
             pauses.add(index)
-        following = text[end : starts[index + 1]] if index + 1 < len(starts) else ""
-        if _PAUSE.intersection(following):
+    # A comma, colon or semicolon between a word and the next token pauses after that word.
+    last = len(matches) - 1
+    for mark in _PAUSE_MARK.finditer(text):
+        index = bisect.bisect_right(starts, mark.start()) - 1
+        if 0 <= index < last and index not in numbers:
             pauses.add(index)
     for trigger, concept, pattern in _PHRASES:
         if trigger in words:
@@ -210,5 +229,35 @@ def _stated_in(keys: _Keys, clause: _Clause) -> bool:
     return False
 
 
-def _stated(keys: _Keys, clauses: Sequence[_Clause]) -> bool:
-    return any(_stated_in(keys, clause) for clause in clauses)
+@dataclass
+class _Response:
+    """A response's sentences, and for each key atom the sentences holding it (bit ``i``: sentence ``i``)."""
+
+    clauses: list[_Clause]
+    masks: dict[Atom, int]
+
+
+def _response(response: str, max_chars: int) -> _Response:
+    clauses = _response_clauses(response, max_chars)
+    masks: dict[Atom, int] = {}
+    for index, clause in enumerate(clauses):
+        bit = 1 << index
+        for atom in clause.occurrences:
+            masks[atom] = masks.get(atom, 0) | bit
+    return _Response(clauses, masks)
+
+
+def _stated(keys: _Keys, response: _Response) -> bool:
+    """One sentence states the fact (:func:`_stated_in`), trying only sentences that hold every key atom."""
+    clauses = response.clauses
+    if keys.empty:
+        return any(_stated_in(keys, clause) for clause in clauses)
+    candidates = (1 << len(clauses)) - 1
+    for options in _atom_options(keys):
+        having = 0
+        for atom in options:
+            having |= response.masks.get(atom, 0)
+        candidates &= having
+        if not candidates:
+            return False
+    return any(_stated_in(keys, clauses[i]) for i in range(len(clauses)) if candidates >> i & 1)

@@ -119,7 +119,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n[ \t]*\n")
 _NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|cannot|none|nothing)\b|n['\u2019]t\b")
 _NEGATION_WORDS = frozenset({"not", "no", "never", "neither", "nor", "cannot", "none", "nothing"})
 _CONTRAST_WORDS = frozenset({"but", "and", "so", "however", "whereas", "while", "then", "thus", "hence"})
-_PAUSE = frozenset(",:;")
+_PAUSE_MARK = re.compile("[,:;]")
 
 # "ngle" first gives the regex engine a literal to scan for; the caller checks the "a"/"A" before it.
 _ANGLE_NAME = re.compile(r"ngles?\s+(?:of\s+)?([A-Z]{1,3}|\d+)(?![A-Za-z0-9])")
