@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from perception_verl.launch.checks import (
     Check,
@@ -24,7 +24,7 @@ from perception_verl.launch.checks import (
     check_manager,
     check_model_path,
 )
-from perception_verl.launch.dryrun import composed, overrides_parser, run_main
+from perception_verl.launch.dryrun import composed, overrides_parser, run_main, setting
 
 MANAGER_MODULE = "pkg://perception_verl.evaluation.reward_manager"
 MANAGER_NAME = "EvalRewardManager"
@@ -43,10 +43,6 @@ SETTINGS = (
     ("data.mm_processor_kwargs.max_pixels", "max image pixels"),
     ("trainer.validation_data_dir", "dump folder"),
 )
-
-
-def _get(config: DictConfig, key: str) -> object:
-    return OmegaConf.select(config, key, default="<unset>")
 
 
 def check_eval_settings(config: DictConfig) -> list[Check]:
@@ -159,7 +155,7 @@ def run_checks(overrides: Sequence[str]) -> tuple[list[Check], list[str]]:
     if not files:
         checks.append(Check("benchmark data", False, "no data.val_files set"))
     checks.extend(check_benchmark_file(path) for path in files)
-    settings = [f"  {label:22s} {_get(config, key)}" for key, label in SETTINGS]
+    settings = [f"  {label:22s} {setting(config, key)}" for key, label in SETTINGS]
     return checks, settings
 
 

@@ -54,7 +54,8 @@ SETTINGS = (
 )
 
 
-def _select(config: DictConfig, key: str) -> object:
+def setting(config: DictConfig, key: str) -> object:
+    """A dotted setting of a composed config as the dry runs print it (``<unset>`` when absent)."""
     from omegaconf import OmegaConf
 
     return OmegaConf.select(config, key, default="<unset>")
@@ -62,7 +63,7 @@ def _select(config: DictConfig, key: str) -> object:
 
 def settings_lines(config: DictConfig, options: object | None) -> list[str]:
     """The key training settings, one ``label: value`` line each."""
-    lines = [f"  {label:28s} {_select(config, key)}" for key, label in SETTINGS]
+    lines = [f"  {label:28s} {setting(config, key)}" for key, label in SETTINGS]
     if options is not None:
         weights = options.weights
         lines.append(
