@@ -28,7 +28,8 @@
 # step, 8), MINI_N (rollouts per prompt, 8), MINI_LR (1e-4), MINI_RESPONSE (max response tokens, 160),
 # MINI_WARMUP_STEPS (300), MINI_WARMUP_BATCH (32), MINI_WARMUP_LR (3e-3), MINI_MIX (2:1:4:2),
 # MINI_STEP0_PROBLEMS (16), MINI_STEP0_N (8), MINI_STEP0_STRICT (1: a failed step-0 check stops the chain),
-# MINI_UNTIL (stop after this stage, e.g. policy), PYTHON (.venv-engine/bin/python). Extra arguments are
+# MINI_UNTIL (stop after this stage, e.g. policy), PYTHON (.venv-engine/bin/python: data, policy, training,
+# evaluation), ANALYSIS_PYTHON (.venv/bin/python: scoring, labels, McNemar, report). Extra arguments are
 # hydra overrides for both arms' training.
 set -euo pipefail
 RECIPES="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -36,6 +37,10 @@ REPO="$(dirname "$RECIPES")"
 SEED="${SEED:-0}"
 OUT_DIR="${OUT_DIR:-${TMPDIR:-/tmp}/perception_verl_miniature}"
 PYTHON="${PYTHON:-$REPO/.venv-engine/bin/python}"
+# Scoring, labelling, McNemar and the report need no verl: the main environment (it has matplotlib,
+# which the engine environment leaves out).
+ANALYSIS_PYTHON="${ANALYSIS_PYTHON:-$REPO/.venv/bin/python}"
+[[ -x "$ANALYSIS_PYTHON" ]] || ANALYSIS_PYTHON="$PYTHON"
 MINI_TRAIN="${MINI_TRAIN:-200}"
 MINI_TEST="${MINI_TEST:-50}"
 MINI_STEPS="${MINI_STEPS:-25}"
@@ -117,7 +122,9 @@ run_stage() {
     printf '%s running (log: %s) ...\n' "$tag" "$OUT_DIR/logs/$name.log"
     start=$SECONDS
     set +e
-    "$@" 2>&1 | tee "$OUT_DIR/logs/$name.log" | "$PYTHON" -m perception_verl_demo.miniature progress --tag "$tag"
+    # a subshell with errexit: the stage stops at its first failing command
+    (set -e; "$@") 2>&1 | tee "$OUT_DIR/logs/$name.log" | "$ANALYSIS_PYTHON" -m perception_verl_demo.miniature \
+        progress --tag "$tag"
     status=${PIPESTATUS[0]}
     set -e
     if [[ $status -ne 0 ]]; then
@@ -192,6 +199,7 @@ eval_overrides() {
     local dir="$1"
     # shellcheck source=recipes/common.sh
     source "$RECIPES/common.sh"
+    # shellcheck disable=SC2034  # read by pv_twin_overrides
     TWIN_DIR="$dir"
     PV_OVERRIDES=()
     pv_twin_overrides
@@ -212,7 +220,7 @@ stage_eval() {
 stage_score() {
     local arm
     for arm in base acc_only perception_r1; do
-        "$PYTHON" -m perception_verl.cli eval-score --dump "$OUT_DIR/eval/$arm/dump" --data "$DATA/test.parquet" \
+        "$ANALYSIS_PYTHON" -m perception_verl.cli eval-score --dump "$OUT_DIR/eval/$arm/dump" --data "$DATA/test.parquet" \
             --out "$OUT_DIR/eval/$arm/scored" --label "$arm" --no-progress
     done
 }
@@ -220,7 +228,7 @@ stage_score() {
 stage_label() {
     local arm
     for arm in base acc_only perception_r1; do
-        "$PYTHON" -m perception_verl.cli label-perception --generations "$OUT_DIR/eval/$arm/scored/generations.jsonl" \
+        "$ANALYSIS_PYTHON" -m perception_verl.cli label-perception --generations "$OUT_DIR/eval/$arm/scored/generations.jsonl" \
             --out "$OUT_DIR/eval/$arm/perception_labels.jsonl" "${LABEL_JUDGE[@]}" --no-progress
     done
 }
@@ -230,7 +238,7 @@ stage_compare() {
     mkdir -p "$OUT_DIR/compare"
     for pair in perception_r1:acc_only acc_only:base perception_r1:base; do
         a="${pair%%:*}" b="${pair##*:}"
-        "$PYTHON" -m perception_verl.cli eval-compare --run-a "$OUT_DIR/eval/$a/scored" \
+        "$ANALYSIS_PYTHON" -m perception_verl.cli eval-compare --run-a "$OUT_DIR/eval/$a/scored" \
             --run-b "$OUT_DIR/eval/$b/scored" --perception-a "$OUT_DIR/eval/$a/perception_labels.jsonl" \
             --perception-b "$OUT_DIR/eval/$b/perception_labels.jsonl" --strict --json \
             >"$OUT_DIR/compare/${a}_vs_${b}.json"
@@ -241,10 +249,10 @@ stage_compare() {
 stage_report() {
     local arm
     for arm in acc_only perception_r1; do
-        "$PYTHON" -m perception_verl.cli eval-report --metrics "$OUT_DIR/arms/$arm/metrics.jsonl" \
+        "$ANALYSIS_PYTHON" -m perception_verl.cli eval-report --metrics "$OUT_DIR/arms/$arm/metrics.jsonl" \
             --out "$OUT_DIR/report/report_$arm" --title "Miniature, $arm arm (seed $SEED)"
     done
-    "$PYTHON" -m perception_verl_demo.miniature results "$OUT_DIR" --seed "$SEED" --judge "$JUDGE_NAME"
+    "$ANALYSIS_PYTHON" -m perception_verl_demo.miniature results "$OUT_DIR" --seed "$SEED" --judge "$JUDGE_NAME"
 }
 
 printf 'Perception-R1 in miniature: SEED=%s OUT_DIR=%s judge=%s\n' "$SEED" "$OUT_DIR" "$JUDGE_NAME"
