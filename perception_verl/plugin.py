@@ -55,11 +55,10 @@ def register() -> str | None:
         logger.debug("perception-verl: registration deferred: %s", message)
         return message
     try:
-        from verl.experimental.reward_loop.reward_manager import register as verl_register
+        # Imported here: verl imports this module while it loads its plugins (see the module docstring).
+        from perception_verl.integration.register import register_manager
 
-        from perception_verl.integration.manager import PerceptionRewardManager
-
-        verl_register(REGISTERED_NAME)(PerceptionRewardManager)
+        register_manager()
     except Exception as error:  # verl would hide it at DEBUG: logged here and kept
         message = f"{type(error).__name__}: {error}"
         _errors.append(message)

@@ -15,12 +15,17 @@ from perception_verl.integration.manager import PerceptionRewardManager
 
 REGISTERED_NAME = "perception"
 
-register(REGISTERED_NAME)(PerceptionRewardManager)
 
+def register_manager() -> None:
+    """Map ``"perception"`` to :class:`PerceptionRewardManager` in verl's registry (idempotent; raises)."""
+    register(REGISTERED_NAME)(PerceptionRewardManager)
+
+
+register_manager()
 
 
 def setup() -> None:
     """Ray ``worker_process_setup_hook``: importing this module already registered the manager."""
 
 
-__all__ = ["REGISTERED_NAME", "PerceptionRewardManager", "setup"]
+__all__ = ["REGISTERED_NAME", "PerceptionRewardManager", "register_manager", "setup"]
