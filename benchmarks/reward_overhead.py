@@ -11,7 +11,8 @@ for ``data_source=hiyouga/geometry3k`` (``verl.utils.reward_score.geo3k``: mathr
 grader plus a format check). Runs alternate (ours, naive, ours without annotations, ours, ...) so
 machine load hits all alike; the ratio is median(ours) / median(naive). "Ours without annotations"
 scores the same batch with the annotations removed (no perception judging at all), which separates
-the judge's share of our cost from the rest (``ratio_no_judge_vs_naive``). ``--latency-ms`` and
+the judge's share of our cost from the rest (``ratio_no_judge_vs_naive``). ``ratio_cpu_vs_naive``
+compares the process CPU seconds, which a loaded machine stretches less than wall time. ``--latency-ms`` and
 ``--cap`` are accepted for a uniform command line and ignored (there is no judge server here).
 
 To say where the difference comes from, each scoring function is also timed on its own, serially,
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import _common
+from perception_verl.rewards.accuracy import settled_accuracy
 from tests.support.verl_harness import build_dataproto
 
 
@@ -94,6 +96,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ours: list[float] = []
     naive: list[float] = []
     bare: list[float] = []
+    ours_cpu: list[float] = []
+    naive_cpu: list[float] = []
     with tempfile.TemporaryDirectory(prefix="pv-bench-") as tmp:
         tokenizer_dir, tokenizer, data = _common.prepare(Path(tmp), workload)
         no_annotations = build_dataproto(tokenizer, [replace(s, annotations=None) for s in workload.samples])
@@ -102,10 +106,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         asyncio.run(_common.timed_batch(ours_cfg, data[:8]))  # warm-up: lazy imports and parser tables
         asyncio.run(_common.timed_batch(naive_cfg, data[:8]))
         for _ in range(args.repeats):
-            wall, _, our_scores = asyncio.run(_common.timed_batch(ours_cfg, data))
+            wall, cpu, our_scores = asyncio.run(_common.timed_batch(ours_cfg, data))
             ours.append(wall)
-            wall, _, naive_scores = asyncio.run(_common.timed_batch(naive_cfg, data))
+            ours_cpu.append(cpu)
+            wall, cpu, naive_scores = asyncio.run(_common.timed_batch(naive_cfg, data))
             naive.append(wall)
+            naive_cpu.append(cpu)
             bare.append(asyncio.run(_common.timed_batch(ours_cfg, no_annotations))[0])
         parts = breakdown(tokenizer, data, workload)
     ours_s, naive_s = statistics.median(ours), statistics.median(naive)
@@ -117,6 +123,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "ratio_vs_naive": ours_s / naive_s,
         "ours_no_annotations_s": statistics.median(bare),
         "ratio_no_judge_vs_naive": statistics.median(bare) / naive_s,
+        # CPU seconds of this process (a loaded machine stretches wall time, less so CPU time; checks
+        # sent to accuracy worker processes are not in it: see accuracy_checks_in_workers).
+        "ours_cpu_s": statistics.median(ours_cpu),
+        "naive_cpu_s": statistics.median(naive_cpu),
+        "ratio_cpu_vs_naive": statistics.median(ours_cpu) / statistics.median(naive_cpu),
+        "accuracy_checks_in_workers": sum(
+            settled_accuracy(s.response, s.ground_truth) is None for s in workload.samples
+        ),
         "ours_runs_s": ours,
         "naive_runs_s": naive,
         "ours_per_response_ms": 1000 * ours_s / len(our_scores),
@@ -137,6 +151,7 @@ def main(argv: list[str] | None = None) -> None:
             ("ratio ours / naive", result["ratio_vs_naive"]),
             ("ours without annotations (no judging) s", result["ours_no_annotations_s"]),
             ("ratio ours without judging / naive", result["ratio_no_judge_vs_naive"]),
+            ("ratio of process CPU, ours / naive", result["ratio_cpu_vs_naive"]),
             ("ours per response ms", result["ours_per_response_ms"]),
             ("naive per response ms", result["naive_per_response_ms"]),
         ],
