@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from perception_verl.errors import PerceptionVerlError
+
 METRICS = ("rollout_corr/k3_kl", "training/rollout_probs_diff_mean")
 OPTION = "reward.reward_kwargs.rollout_mismatch_max"
 DEFAULT_BOUND = 0.1
@@ -30,7 +32,7 @@ LIKELY_CAUSES = (
 )
 
 
-class RolloutMismatchError(RuntimeError):
+class RolloutMismatchError(PerceptionVerlError, RuntimeError):
     """The rollout engine's token probabilities are far from the actor's at the first step."""
 
 
