@@ -1,10 +1,10 @@
 """Perception-R1 in miniature, at its smallest: ``recipes/run_miniature_cpu.sh`` end to end on CPU.
 
 One GRPO step per arm through verl's trainer, then the evaluation recipe (verl ``val_only``) on the base
-policy and RESUMING each arm's real checkpoint, scoring, perception labels, McNemar and the report. Checks
-that each evaluated policy is its checkpoint's (the dump's step is the checkpoint's, and the greedy
-answers differ from the base policy's), that a finished stage is skipped on a re-run, and the shape of
-``results.json``. Several verl start-ups: minutes; marked ``twin``.
+policy and RESUMING each arm's real checkpoint, scoring, perception labels, McNemar and the report.
+Checks that each evaluated policy is its checkpoint's (verl logs resuming it and the dump's step is the
+checkpoint's; the base policy's evaluation resumes nothing and dumps step 0), that a finished stage is
+skipped on a re-run, and the shape of ``results.json``. Five verl start-ups: minutes; marked ``twin``.
 """
 
 from __future__ import annotations
@@ -35,12 +35,15 @@ SMALLEST = {
     # a barely warmed policy fails the step-0 check by design: report it, do not stop
     "MINI_STEP0_STRICT": "0",
 }
-_CLEARED = ("JUDGE_URL", "JUDGE_MODEL", "JUDGE_MODE", "PERCEPTION_WEIGHT", "MODEL_PATH", "DATA_DIR", "TWIN_DIR")
+_CLEARED = (
+    "JUDGE_URL", "JUDGE_MODEL", "JUDGE_MODE", "PERCEPTION_WEIGHT", "MODEL_PATH", "DATA_DIR", "TWIN_DIR",
+    "CHECKPOINT", "EVAL_OUT", "EVAL_FILES", "SEED", "OUT_DIR", "PYTHON", "ANALYSIS_PYTHON",
+)  # fmt: skip
 
 
 def _run(out: Path, python: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in _CLEARED and not k.startswith("MINI_")}
-    env.update(SMALLEST, PYTHON=str(python), OUT_DIR=str(out), SEED="0", RAY_TMPDIR=str(out / "ray"))
+    env.update(SMALLEST, PYTHON=str(python), OUT_DIR=str(out), SEED="0")
     return subprocess.run(
         ["bash", str(SCRIPT)], cwd=REPO, env=env, capture_output=True, text=True, timeout=3000, check=False
     )
@@ -71,7 +74,7 @@ def _responses(out: Path, arm: str) -> dict[str, str]:
 
 
 def test_every_stage_ran_and_a_rerun_skips_them(chain) -> None:
-    out, first, second = chain
+    _, first, second = chain
     for stage in ("data", "policy", "step0", "arm_acc_only", "arm_perception_r1", "eval_base", "report"):
         assert f"{stage}] running" in first.stdout
         assert f"{stage}] done in an earlier run, skipped" in second.stdout
@@ -98,10 +101,12 @@ def test_evaluation_resumes_the_checkpoints(chain) -> None:
     for arm in ("acc_only", "perception_r1"):
         assert results["arms"][arm]["dump_step"] == STEPS  # verl logged the resumed step
         log = (out / "logs" / f"eval_{arm}.log").read_text()
-        assert f"global_step_{STEPS}" in log and "trainer.resume_mode=resume_path" in log
-        responses = _responses(out, arm)
-        assert responses.keys() == base.keys()
-        assert responses != base, f"the {arm} checkpoint answers exactly as the base policy"
+        assert "trainer.resume_mode=resume_path" in log
+        checkpoint = out / "arms" / arm / "checkpoints" / f"global_step_{STEPS}"
+        # verl's own record of the resume (ray_trainer._load_checkpoint)
+        assert f"Resuming from {checkpoint}, setting global step to {STEPS}" in log
+        assert _responses(out, arm).keys() == base.keys()
+    assert "Resuming from" not in (out / "logs" / "eval_base.log").read_text()
 
 
 def test_results_report_and_comparisons(chain) -> None:
