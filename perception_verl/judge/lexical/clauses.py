@@ -52,7 +52,6 @@ class _Clause:
         return _compact(self.lower)
 
 
-
 def _strip_injected(text: str) -> str:
     if NEUTRAL_OPEN in text:
         text = _TAG_BLOCK.sub(" ", text)
@@ -142,9 +141,10 @@ def _clause(text: str) -> _Clause:
     return _Clause(lower, occurrences, negations, pauses, words)
 
 
-def _response_clauses(response: str, max_chars: int) -> list[_Clause]:
+def _response_sentences(response: str, max_chars: int) -> list[str]:
+    """The normalised sentences of the sanitised response, injected tags removed."""
     text = _normalize(_strip_injected(sanitize_response(response, max_chars)))
-    return [_clause(part) for part in _SENTENCE_END.split(text) if part.strip()]
+    return [part for part in _SENTENCE_END.split(text) if part.strip()]
 
 
 def _expression_spans(clause: _Clause, expression: str) -> list[tuple[int, int]]:
@@ -229,30 +229,72 @@ def _stated_in(keys: _Keys, clause: _Clause) -> bool:
     return False
 
 
-@dataclass
-class _Response:
-    """A response's sentences, and for each key atom the sentences holding it (bit ``i``: sentence ``i``)."""
+_PLAIN_TOKENS: set[str] = set()
+"""Words seen to carry no atom (most of a response's prose), skipped by :func:`_sentence_atoms`."""
+_PLAIN_LIMIT = 1 << 16
 
-    clauses: list[_Clause]
-    masks: dict[Atom, int]
+
+def _sentence_atoms(text: str) -> frozenset[Atom]:
+    """A superset of the atoms :func:`_clause` finds in ``text``, without positions (a cheap filter:
+    a sentence lacking one of a fact's atoms here cannot state it, so it is never parsed in full)."""
+    atoms: set[Atom] = set()
+    for token in set(_TOKEN.findall(text)).difference(_PLAIN_TOKENS):
+        if token[0].isdigit():
+            atoms.add(("n", _number_atom(token)))
+            continue
+        found = _word_atoms(token)[1]
+        if found:
+            atoms.update(found)
+        elif len(_PLAIN_TOKENS) < _PLAIN_LIMIT:
+            _PLAIN_TOKENS.add(token)
+    lower = text.lower()
+    if ("n", "90") in atoms and "degree" in lower:
+        atoms.add(("c", "right"))
+    for trigger, concept, pattern in _PHRASES:
+        if trigger in lower and pattern.search(lower):
+            atoms.add(("c", concept))
+    if ("c", "right") in atoms:
+        atoms.add(("n", "90"))
+    for _, name in _angle_names(text):
+        atoms.add(("a", _angle_key(name)))
+        if len(name) == 3:
+            atoms.add(("v", name[1]))
+        elif len(name) == 1:
+            atoms.add(("v", name))
+    return frozenset(atoms)
+
+
+class _Response:
+    """A response's sentences, and for each key atom the sentences that may hold it (bit ``i``:
+    sentence ``i``); a sentence is parsed into a :class:`_Clause` only when a fact needs it."""
+
+    def __init__(self, sentences: list[str]) -> None:
+        self.sentences = sentences
+        self.masks: dict[Atom, int] = {}
+        for index, sentence in enumerate(sentences):
+            bit = 1 << index
+            for atom in _sentence_atoms(sentence):
+                self.masks[atom] = self.masks.get(atom, 0) | bit
+        self._parsed: dict[int, _Clause] = {}
+
+    def clause(self, index: int) -> _Clause:
+        """Sentence ``index`` parsed (once)."""
+        parsed = self._parsed.get(index)
+        if parsed is None:
+            parsed = self._parsed[index] = _clause(self.sentences[index])
+        return parsed
 
 
 def _response(response: str, max_chars: int) -> _Response:
-    clauses = _response_clauses(response, max_chars)
-    masks: dict[Atom, int] = {}
-    for index, clause in enumerate(clauses):
-        bit = 1 << index
-        for atom in clause.occurrences:
-            masks[atom] = masks.get(atom, 0) | bit
-    return _Response(clauses, masks)
+    return _Response(_response_sentences(response, max_chars))
 
 
 def _stated(keys: _Keys, response: _Response) -> bool:
-    """One sentence states the fact (:func:`_stated_in`), trying only sentences that hold every key atom."""
-    clauses = response.clauses
+    """One sentence states the fact (:func:`_stated_in`); tried: sentences that may hold every key atom."""
+    count = len(response.sentences)
     if keys.empty:
-        return any(_stated_in(keys, clause) for clause in clauses)
-    candidates = (1 << len(clauses)) - 1
+        return any(_stated_in(keys, response.clause(i)) for i in range(count))
+    candidates = (1 << count) - 1
     for options in _atom_options(keys):
         having = 0
         for atom in options:
@@ -260,4 +302,4 @@ def _stated(keys: _Keys, response: _Response) -> bool:
         candidates &= having
         if not candidates:
             return False
-    return any(_stated_in(keys, clauses[i]) for i in range(len(clauses)) if candidates >> i & 1)
+    return any(_stated_in(keys, response.clause(i)) for i in range(count) if candidates >> i & 1)

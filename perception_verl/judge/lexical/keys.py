@@ -59,8 +59,6 @@ Atom = tuple[str, str]
 ("v", angle vertex) or ("c", concept)."""
 
 
-
-
 def _unicode_char(match: re.Match[str]) -> str:
     return _UNICODE[match.group()]
 
