@@ -177,9 +177,7 @@ _KEYS = (
 def _unknown(key: str, known: tuple[str, ...], where: str) -> RewardConfigError:
     close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    return RewardConfigError(
-        f"unknown option {where}{key}{hint} (known: {', '.join(known)})"
-    )
+    return RewardConfigError(f"unknown option {where}{key}{hint} (known: {', '.join(known)})")
 
 
 def _plain(value: Any) -> Any:

@@ -7,9 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 
-def json_object(
-    text: str, *, where: str, required: Sequence[str], error: type[Exception]
-) -> dict[str, Any]:
+def json_object(text: str, *, where: str, required: Sequence[str], error: type[Exception]) -> dict[str, Any]:
     """Parse one line into a JSON object holding every ``required`` key; else raise ``error`` at ``where``."""
     try:
         row = json.loads(text)

@@ -53,7 +53,11 @@ TRAINED = {"p1": "all", "p2": "all", "p3": "all", "p4": "all", "p5": "all", "p6"
 def run_module(module: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", module, *args],
-        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -67,10 +71,19 @@ def test_lexical_labels_then_mcnemar(tmp_path: Path) -> None:
     for name, states in (("base", BASE), ("trained", TRAINED)):
         generations = write_generations(tmp_path / f"{name}.gen.jsonl", states)
         outs[name] = tmp_path / f"{name}.labels.jsonl"
-        summary = last_json(run_module(
-            "perception_verl.analysis.label_perception", "--generations", str(generations),
-            "--out", str(outs[name]), "--judge", "lexical", "--json", "--no-progress",
-        ))
+        summary = last_json(
+            run_module(
+                "perception_verl.analysis.label_perception",
+                "--generations",
+                str(generations),
+                "--out",
+                str(outs[name]),
+                "--judge",
+                "lexical",
+                "--json",
+                "--no-progress",
+            )
+        )
         assert (summary["rows"], summary["labelled"], summary["skipped_no_annotations"]) == (8, 7, 1)
         assert summary["skipped_examples"] == ["no-facts"]
         assert summary["judge_failures"] == 0
@@ -81,15 +94,28 @@ def test_lexical_labels_then_mcnemar(tmp_path: Path) -> None:
     assert read_labels(outs["trained"]) == {**expected_trained, "tagged": True}
     rows = [json.loads(line) for line in outs["base"].read_text().splitlines()]
     assert rows[3] == {
-        "id": "p4", "correct": False, "perception": 0.5, "num_annotations": 2, "judge": "lexical",
+        "id": "p4",
+        "correct": False,
+        "perception": 0.5,
+        "num_annotations": 2,
+        "judge": "lexical",
     }
 
-    result = last_json(run_module(
-        "perception_verl.analysis.mcnemar",
-        "--labels-a", str(outs["base"]), "--labels-b", str(outs["trained"]), "--json",
-    ))
+    result = last_json(
+        run_module(
+            "perception_verl.analysis.mcnemar",
+            "--labels-a",
+            str(outs["base"]),
+            "--labels-b",
+            str(outs["trained"]),
+            "--json",
+        )
+    )
     assert result["table"] == {
-        "both_correct": 2, "a_correct_b_wrong": 0, "a_wrong_b_correct": 4, "both_wrong": 1,
+        "both_correct": 2,
+        "a_correct_b_wrong": 0,
+        "a_wrong_b_correct": 4,
+        "both_wrong": 1,
     }
     assert result["p_value"] == pytest.approx(2 / 16)  # 2 * P[Bin(4, 1/2) <= 0]
     assert result["significant"] is False
@@ -98,23 +124,64 @@ def test_lexical_labels_then_mcnemar(tmp_path: Path) -> None:
 def test_threshold_lets_partial_perception_count(tmp_path: Path) -> None:
     generations = write_generations(tmp_path / "gen.jsonl", BASE)
     out = tmp_path / "labels.jsonl"
-    assert label_main(["--generations", str(generations), "--out", str(out), "--threshold", "0.5",
-                       "--judge", "lexical", "--no-progress"]) == 0
+    assert (
+        label_main(
+            [
+                "--generations",
+                str(generations),
+                "--out",
+                str(out),
+                "--threshold",
+                "0.5",
+                "--judge",
+                "lexical",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert read_labels(out)["p4"] is True
 
 
 def test_sglang_judge_over_loopback_server(tmp_path: Path) -> None:
     generations = write_generations(tmp_path / "gen.jsonl", TRAINED)
     lexical_out = tmp_path / "lexical.jsonl"
-    assert label_main(["--generations", str(generations), "--out", str(lexical_out), "--judge", "lexical",
-                       "--no-progress"]) == 0
+    assert (
+        label_main(
+            [
+                "--generations",
+                str(generations),
+                "--out",
+                str(lexical_out),
+                "--judge",
+                "lexical",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     with fake_sglang() as server:
         out = tmp_path / "sglang.jsonl"
-        summary = last_json(run_module(
-            "perception_verl.analysis.label_perception", "--generations", str(generations), "--out", str(out),
-            "--judge", "sglang", "--judge-url", server.url, "--judge-model", JUDGE_MODEL,
-            "--concurrency", "4", "--constrained", "--json", "--no-progress",
-        ))
+        summary = last_json(
+            run_module(
+                "perception_verl.analysis.label_perception",
+                "--generations",
+                str(generations),
+                "--out",
+                str(out),
+                "--judge",
+                "sglang",
+                "--judge-url",
+                server.url,
+                "--judge-model",
+                JUDGE_MODEL,
+                "--concurrency",
+                "4",
+                "--constrained",
+                "--json",
+                "--no-progress",
+            )
+        )
         chat_requests = server.routes["/v1/chat/completions"]
         bodies = list(server.received)
     assert summary["labelled"] == 7
@@ -136,11 +203,25 @@ def test_judge_failures_are_reported_not_labelled(tmp_path: Path) -> None:
     generations = write_generations(tmp_path / "gen.jsonl", TRAINED)
     out = tmp_path / "labels.jsonl"
     with fake_sglang(fail_rate=1.0) as server:
-        summary = last_json(run_module(
-            "perception_verl.analysis.label_perception", "--generations", str(generations), "--out", str(out),
-            "--judge", "sglang", "--judge-url", server.url, "--judge-model", JUDGE_MODEL,
-            "--max-retries", "0", "--json", "--no-progress",
-        ))
+        summary = last_json(
+            run_module(
+                "perception_verl.analysis.label_perception",
+                "--generations",
+                str(generations),
+                "--out",
+                str(out),
+                "--judge",
+                "sglang",
+                "--judge-url",
+                server.url,
+                "--judge-model",
+                JUDGE_MODEL,
+                "--max-retries",
+                "0",
+                "--json",
+                "--no-progress",
+            )
+        )
     assert summary["labelled"] == 0
     assert summary["judge_failures"] == 7
     assert summary["judge_failure_kinds"] == {"http_500": 7}
@@ -153,9 +234,20 @@ def test_unreachable_judge_exits_with_clear_error(tmp_path: Path) -> None:
     out = tmp_path / "labels.jsonl"
     url = closed_port_url()
     proc = run_module(
-        "perception_verl.analysis.label_perception", "--generations", str(generations), "--out", str(out),
-        "--judge", "sglang", "--judge-url", url, "--judge-model", JUDGE_MODEL, "--no-progress",
-        "--health-timeout-s", "2",
+        "perception_verl.analysis.label_perception",
+        "--generations",
+        str(generations),
+        "--out",
+        str(out),
+        "--judge",
+        "sglang",
+        "--judge-url",
+        url,
+        "--judge-model",
+        JUDGE_MODEL,
+        "--no-progress",
+        "--health-timeout-s",
+        "2",
     )
     assert proc.returncode == 3
     assert "judge unavailable" in proc.stderr

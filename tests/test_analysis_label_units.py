@@ -167,7 +167,9 @@ def test_labels_skips_and_failures_are_kept_apart() -> None:
     ]
     assert outcome.skipped == ["none-ann"]
     assert [(f.id, f.kind) for f in outcome.failures] == [
-        ("timeout", "timeout"), ("short", "wrong_count"), ("boom", "raised_RuntimeError"),
+        ("timeout", "timeout"),
+        ("short", "wrong_count"),
+        ("boom", "raised_RuntimeError"),
     ]
     assert len(judge.calls) == 6  # the row without annotations never reaches the judge
     assert len(done) == 6

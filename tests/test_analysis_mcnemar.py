@@ -103,8 +103,9 @@ def test_small_counts_exact_and_chi2_differ() -> None:
     assert mcnemar_test(0, 6, method="chi2").p_value > 1.3 * mcnemar_test(0, 6).p_value
 
 
-@pytest.mark.parametrize(("b", "c", "method"), [(-1, 2, "exact"), (1, 2.5, "exact"), (True, 2, "exact"),
-                                                (1, 2, "fisher")])
+@pytest.mark.parametrize(
+    ("b", "c", "method"), [(-1, 2, "exact"), (1, 2.5, "exact"), (True, 2, "exact"), (1, 2, "fisher")]
+)
 def test_bad_counts_and_method_raise(b: object, c: object, method: str) -> None:
     with pytest.raises(ValueError):
         mcnemar_p_value(b, c, method)  # type: ignore[arg-type]
@@ -146,7 +147,7 @@ def test_duplicate_id_is_an_error_naming_id_and_lines() -> None:
         ('{"correct": true}', r"f:2: missing key 'id'"),
         ('{"id": null, "correct": true}', r"f:2: 'id' must be a string or an integer"),
         ('{"id": [1], "correct": true}', r"f:2: 'id' must be a string or an integer"),
-        ('[1, true]', r"f:2: expected a JSON object"),
+        ("[1, true]", r"f:2: expected a JSON object"),
         ('{"id": 1, "correct": tru', r"f:2: not valid JSON"),
     ],
 )
@@ -172,7 +173,11 @@ def test_missing_file_is_a_label_error(tmp_path: Path) -> None:
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "perception_verl.analysis.mcnemar", *args],
-        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -204,7 +209,10 @@ def test_cli_labels_json_subprocess(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["table"] == {
-        "both_correct": 30, "a_correct_b_wrong": 2, "a_wrong_b_correct": 9, "both_wrong": 9,
+        "both_correct": 30,
+        "a_correct_b_wrong": 2,
+        "a_wrong_b_correct": 9,
+        "both_wrong": 9,
     }
     assert (out["b"], out["c"], out["n_pairs"]) == (2, 9, 50)
     assert out["p_value"] == pytest.approx(math.erfc(math.sqrt(36 / 11 / 2)))

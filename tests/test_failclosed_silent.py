@@ -50,8 +50,18 @@ def test_the_labeller_takes_a_comma_list_of_replicas_and_records_its_judge(tmp_p
         urls = f"{one.url},{two.url}"
         code = label_main(
             [
-                "--generations", str(_generations(tmp_path)), "--out", str(out), "--no-progress",
-                "--judge", "sglang", "--judge-url", urls, "--judge-model", JUDGE_MODEL, "--json",
+                "--generations",
+                str(_generations(tmp_path)),
+                "--out",
+                str(out),
+                "--no-progress",
+                "--judge",
+                "sglang",
+                "--judge-url",
+                urls,
+                "--judge-model",
+                JUDGE_MODEL,
+                "--json",
             ]
         )
         served = one.routes["/v1/chat/completions"] + two.routes["/v1/chat/completions"]

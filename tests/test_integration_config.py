@@ -151,7 +151,10 @@ def test_recipe_overrides_pass_verls_own_config_validation() -> None:
     ]
     cfg = compose_trainer_config([*trainer, *perception_reward_overrides("/tmp/tokenizer", RECIPE_KWARGS)])
     validate_config(cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
-    assert from_kwargs(cfg.reward.reward_kwargs).judge_urls == ("http://judge-a:30000", "http://judge-b:30000")
+    assert from_kwargs(cfg.reward.reward_kwargs).judge_urls == (
+        "http://judge-a:30000",
+        "http://judge-b:30000",
+    )
 
 
 @pytest.mark.parametrize("key", ["judge_urls", "judge_model", "api_key_env"])

@@ -88,7 +88,10 @@ def _fresh_venv(root: Path) -> Path:
     python = root / "bin" / "python"
     site = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True, capture_output=True, text=True, timeout=60,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
     ).stdout.strip()
     Path(site, "shared_env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     return python
@@ -113,7 +116,11 @@ def test_pip_install_registers_the_manager_for_verls_reward_loop(tmp_path: Path)
     pip = [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index"]
     install = subprocess.run(
         [*pip, str(source), str(source / "demo")],
-        env=env, capture_output=True, text=True, timeout=300, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert install.returncode == 0, install.stdout + install.stderr
     installed = tmp_path / "venv" / "lib"
@@ -123,7 +130,12 @@ def test_pip_install_registers_the_manager_for_verls_reward_loop(tmp_path: Path)
 
     done = subprocess.run(
         [str(python), "-c", SCRIPT, str(REPO), str(tmp_path / "tok")],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])

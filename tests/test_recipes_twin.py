@@ -14,9 +14,22 @@ from perception_verl_demo.twin import SIZE_DEVICE_KEYS
 
 REPO = Path(__file__).resolve().parents[1]
 _CLEARED = (
-    "JUDGE_MODE", "PERCEPTION_WEIGHT", "DRY_RUN", "MODEL_PATH", "DATA_DIR", "TRAIN_FILE", "TEST_FILE",
-    "N_GPUS_PER_NODE", "ROLLOUT_TP", "LOGGER", "TOTAL_EPOCHS", "SAVE_FREQ", "TEST_FREQ", "EXPERIMENT_NAME",
-    "TWIN_DIR", "TWIN_STEPS",
+    "JUDGE_MODE",
+    "PERCEPTION_WEIGHT",
+    "DRY_RUN",
+    "MODEL_PATH",
+    "DATA_DIR",
+    "TRAIN_FILE",
+    "TEST_FILE",
+    "N_GPUS_PER_NODE",
+    "ROLLOUT_TP",
+    "LOGGER",
+    "TOTAL_EPOCHS",
+    "SAVE_FREQ",
+    "TEST_FREQ",
+    "EXPERIMENT_NAME",
+    "TWIN_DIR",
+    "TWIN_STEPS",
 )
 
 

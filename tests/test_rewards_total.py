@@ -10,8 +10,7 @@ import perception_verl.rewards as rewards
 from perception_verl.rewards import RewardBreakdown, RewardWeights, score_response
 
 GOOD = (
-    "<think>\nJKLM is a parallelogram, so angle K is 71.\n</think>\n"
-    "<answer>\n\\boxed{71^\\circ}\n</answer>"
+    "<think>\nJKLM is a parallelogram, so angle K is 71.\n</think>\n<answer>\n\\boxed{71^\\circ}\n</answer>"
 )
 
 

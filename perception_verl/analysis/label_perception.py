@@ -194,7 +194,10 @@ async def _run(
         total = sum(1 for row in rows if row.annotations)
         with tqdm(total=total, desc="judging", unit="resp", disable=args.no_progress) as bar:
             outcome = await label_generations(
-                judge, rows, threshold=args.threshold, concurrency=args.concurrency,
+                judge,
+                rows,
+                threshold=args.threshold,
+                concurrency=args.concurrency,
                 on_done=lambda: bar.update(1),
             )
         return outcome, judge
@@ -234,7 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--generations", required=True, metavar="FILE.jsonl", help="saved generations")
     parser.add_argument("--out", required=True, metavar="LABELS.jsonl", help="labels to write")
     parser.add_argument(
-        "--judge", choices=("lexical", *HTTP_JUDGES), required=True,
+        "--judge",
+        choices=("lexical", *HTTP_JUDGES),
+        required=True,
         help="sglang or vllm (an LLM judge served over HTTP at --judge-url) or lexical (offline word "
         "overlap); no default",
     )

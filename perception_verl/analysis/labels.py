@@ -24,9 +24,7 @@ class LabelFileError(PerceptionVerlError, ValueError):
     """A labels file that cannot be read unambiguously; the message names the file and line."""
 
 
-def check_id(
-    value: Any, *, where: str, key: str = "id", error: type[ValueError] = LabelFileError
-) -> LabelId:
+def check_id(value: Any, *, where: str, key: str = "id", error: type[ValueError] = LabelFileError) -> LabelId:
     """Return ``value`` if it is a usable id (a string or an integer, not a bool), else raise ``error``."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise error(f"{where}: {key!r} must be a string or an integer, got {value!r}")

@@ -202,7 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
-        "--counts", nargs=2, type=int, metavar=("B", "C"),
+        "--counts",
+        nargs=2,
+        type=int,
+        metavar=("B", "C"),
         help="discordant counts: B = A right/B wrong, C = A wrong/B right",
     )
     source.add_argument(
@@ -241,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise LabelFileError(
                     f"no id is in both {args.labels_a} and {args.labels_b}, so there is nothing to compare; "
                     f"id types: A {_id_types(labels_a)}, B {_id_types(labels_b)} (ids compare as written: "
-                    "7 and \"7\" differ)"
+                    '7 and "7" differ)'
                 )
             if args.strict and paired.n_unpaired:
                 raise LabelFileError(

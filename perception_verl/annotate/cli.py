@@ -45,9 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = command_parser(
         "perception-verl collect-annotations",
         "Collect visual annotations (atomic facts about each figure) with LLM endpoints.\n\n"
-            "Solve each problem k times with a multimodal model, keep the solutions whose answer\n"
-            "verifies, and have a text model extract atomic visual facts. Results are appended to\n"
-            "--out as they finish; rerun the same command to resume.",
+        "Solve each problem k times with a multimodal model, keep the solutions whose answer\n"
+        "verifies, and have a text model extract atomic visual facts. Results are appended to\n"
+        "--out as they finish; rerun the same command to resume.",
         "perception-verl collect-annotations --input problems.parquet --out annotations.jsonl \\",
         "    --solver-url http://HOST:8000 --solver-model Qwen/Qwen2.5-VL-72B-Instruct \\",
         "    --extractor-url http://HOST:30000 --extractor-model Qwen/Qwen2.5-32B-Instruct-AWQ",

@@ -168,4 +168,3 @@ class ResultStore:
             fcntl.flock(self._lock.fileno(), fcntl.LOCK_UN)
             self._lock.close()
             self._lock = None
-

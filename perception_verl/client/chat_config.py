@@ -89,9 +89,7 @@ class ChatClientConfig:
                 "variable holding the key, and this value is not one (not shown: it may be the key itself); "
                 "export the key, e.g. JUDGE_API_KEY=..., and pass --api-key-env JUDGE_API_KEY"
             )
-        object.__setattr__(
-            self, "urls", tuple(normalize_url(u, api_key_env=self.api_key_env) for u in urls)
-        )
+        object.__setattr__(self, "urls", tuple(normalize_url(u, api_key_env=self.api_key_env) for u in urls))
         if not self.model:
             raise ValueError("ChatClientConfig.model: the served model name is required")
         positive = {

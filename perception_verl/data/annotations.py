@@ -87,9 +87,7 @@ def parse_annotations(value: Any, *, row: object | None = None) -> list[str]:
     facts: list[str] = []
     for index, item in enumerate(items):
         if not isinstance(item, str):
-            raise AnnotationError(
-                f"annotation {index} is {type(item).__name__}, not text{_where(row)}"
-            )
+            raise AnnotationError(f"annotation {index} is {type(item).__name__}, not text{_where(row)}")
         fact = item.strip()
         if _ANY_TAG.search(fact):
             raise AnnotationError(f"annotation {index} keeps a raw <infoK> tag: {fact[:200]!r}{_where(row)}")

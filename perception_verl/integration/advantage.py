@@ -83,8 +83,12 @@ def apply_group_consistent_perception(data: Any, weight: float) -> dict[str, flo
     rewards = data.batch["token_level_rewards"]
     totals = rewards.sum(dim=-1)
     scores, excluded = group_consistent_scores(
-        totals.tolist(), extras["perception"], extras["judge_failed"], extras["perception_excluded"],
-        extras["uid"], weight,
+        totals.tolist(),
+        extras["perception"],
+        extras["judge_failed"],
+        extras["perception_excluded"],
+        extras["uid"],
+        weight,
     )
     delta = torch.as_tensor(scores, dtype=rewards.dtype) - totals
     rows = torch.arange(rewards.shape[0])

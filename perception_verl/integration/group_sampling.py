@@ -47,6 +47,7 @@ COLOCATED_ROUTE_ERROR = (
     "(reward.reward_kwargs.judge_urls) and leave reward.reward_model.enable=False"
 )
 
+
 def _column(extras: Mapping[str, list[Any]], key: str, keys: Sequence[str]) -> list[float]:
     values = extras.get(key)
     missing = [k for k, v in zip(keys, values or [None] * len(keys), strict=True) if v is None]

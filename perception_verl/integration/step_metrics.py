@@ -36,9 +36,7 @@ logger = logging.getLogger(__name__)
 
 def extras_from_extra_fields(extra_fields: Sequence[Any]) -> dict[str, list[Any]]:
     """Per-key lists from each sample's ``extra_fields["reward_extra_info"]`` (``None`` where absent)."""
-    infos = [
-        (f.get("reward_extra_info") or {}) if isinstance(f, Mapping) else {} for f in extra_fields
-    ]
+    infos = [(f.get("reward_extra_info") or {}) if isinstance(f, Mapping) else {} for f in extra_fields]
     keys: list[str] = []
     for info in infos:
         keys.extend(k for k in info if k not in keys)
@@ -83,7 +81,8 @@ def check_rollout_agreement(metrics: Mapping[str, Any], bound: float | None, *, 
         if first and bound is not None and not any(m in metrics for m in METRICS):
             logger.warning(
                 "cannot check that the rollout and the actor agree: neither %s is logged "
-                "(actor_rollout_ref.rollout.calculate_log_probs=False)", " nor ".join(METRICS),
+                "(actor_rollout_ref.rollout.calculate_log_probs=False)",
+                " nor ".join(METRICS),
             )
         return
     if first:

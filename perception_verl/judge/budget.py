@@ -50,7 +50,6 @@ UNAVAILABLE_FAILURE = "unavailable"
 """Failure kind of a call whose try to start the judge (its health check) found no usable server."""
 
 
-
 def retryable(result: JudgeResult) -> bool:
     """A failed result whose kind is worth another try (:func:`perception_verl.client.failures.retryable`)."""
     return not result.ok and failures.retryable(result.failure)
