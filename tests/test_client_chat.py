@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from perception_verl.client import ChatClient, ChatClientConfig, ChatError, JudgeUnavailable
+from perception_verl.client import ChatClient, ChatClientConfig, ChatError, ClientLoopError, JudgeUnavailable
 from tests.support.loopback import LoopbackServer, closed_port_url
 
 MODEL = "loopback-model"
@@ -225,13 +225,21 @@ def test_missing_api_key_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> N
         asyncio.run(ChatClient(config).start())
 
 
-def test_client_follows_a_new_event_loop() -> None:
+def test_client_is_bound_to_its_first_event_loop() -> None:
+    """One session per client, on one loop: another loop is refused, not handed a second session."""
     with LoopbackServer() as server:
         client = ChatClient(fast_config(server.url))
-        asyncio.run(client.start())
-        first = asyncio.run(client.chat(HELLO, max_tokens=4))
-        second = asyncio.run(client.chat([{"role": "user", "content": "again"}], max_tokens=4))
-        asyncio.run(client.close())
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(client.start())
+            first = loop.run_until_complete(client.chat(HELLO, max_tokens=4))
+            again = [{"role": "user", "content": "again"}]
+            with pytest.raises(ClientLoopError, match="one client per event loop"):
+                asyncio.run(client.chat(again, max_tokens=4))
+            second = loop.run_until_complete(client.chat(again, max_tokens=4))
+            loop.run_until_complete(client.close())
+        finally:
+            loop.close()
         assert server.outcomes["ok"] == 2
     assert (first.text, second.text) == ("hello", "again")
 

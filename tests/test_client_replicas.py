@@ -90,14 +90,18 @@ def test_client_fails_cleanly_while_down_then_recovers_on_the_same_url() -> None
             await client.chat(HELLO, max_tokens=4)
         return info.value
 
-    error = asyncio.run(down())
-    assert (error.kind, error.attempts) == ("connection", 3)
-    assert url in str(error)
-    assert client.healthy_urls() == []
-    with LoopbackServer(port=urlsplit(url).port or 0) as server:
-        reply = asyncio.run(client.chat(HELLO, max_tokens=4))
-        asyncio.run(client.close())
-        assert server.outcomes["ok"] == 1
+    loop = asyncio.new_event_loop()  # one client, one loop (the client is bound to it)
+    try:
+        error = loop.run_until_complete(down())
+        assert (error.kind, error.attempts) == ("connection", 3)
+        assert url in str(error)
+        assert client.healthy_urls() == []
+        with LoopbackServer(port=urlsplit(url).port or 0) as server:
+            reply = loop.run_until_complete(client.chat(HELLO, max_tokens=4))
+            loop.run_until_complete(client.close())
+            assert server.outcomes["ok"] == 1
+    finally:
+        loop.close()
     assert reply.text == "hello"
     assert client.healthy_urls() == [url]
     assert client.metrics()["failures.connection"] == 1

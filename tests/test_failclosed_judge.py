@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import os
 import subprocess
@@ -21,6 +20,7 @@ from perception_verl.integration.manager import PerceptionRewardManager
 from perception_verl.launch.compose import compose_trainer_config
 from tests.support.fake_sglang import JUDGE_MODEL, fake_sglang
 from tests.support.loopback import LoopbackServer, closed_port_url
+from tests.support.verl_harness import score_all
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -213,13 +213,7 @@ def test_the_manager_waits_for_a_late_judge_and_scores_with_it(tiny_tokenizer: A
         assert manager.judge_name == f"sglang:{JUDGE_MODEL}@{url}"
         data = build_dataproto(tiny_tokenizer, SAMPLES)
 
-        async def go() -> list[dict]:
-            try:
-                return await asyncio.gather(*(manager.run_single(data[i : i + 1]) for i in range(len(data))))
-            finally:
-                await manager.close()
-
-        outputs = asyncio.run(go())
+        outputs = score_all(manager, data)
         assert started[0].routes["/v1/chat/completions"] == 3
         for sample, out in zip(SAMPLES, outputs, strict=True):
             assert out["reward_score"] == pytest.approx(expected(sample).score)

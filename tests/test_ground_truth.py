@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import math
 from pathlib import Path
@@ -22,7 +21,7 @@ from perception_verl.rewards.accuracy import accuracy_reward
 from perception_verl.rewards.ground_truth import GroundTruthError, ground_truth_text
 from perception_verl.scorer import EXTRA_KEYS
 from perception_verl_demo.tiny_tokenizer import build_tiny_tokenizer
-from tests.support.verl_harness import Sample, build_dataproto
+from tests.support.verl_harness import Sample, build_dataproto, score_all
 
 BOXED_NONE = "<think>\nNo answer.\n</think>\n<answer>\n\\boxed{None}\n</answer>"
 BOXED_TEN = "<think>\nAB = 10.\n</think>\n<answer>\n\\boxed{10}\n</answer>"
@@ -112,13 +111,7 @@ def test_invalid_ground_truths_are_counted_failures_in_the_reward_loop(
     config = OmegaConf.create({"reward": {"reward_kwargs": kwargs}, "trainer": {"use_v1": True}})
     manager = PerceptionRewardManager(config, tokenizer, compute_score=None)
 
-    async def go() -> list[dict]:
-        try:
-            return await asyncio.gather(*(manager.run_single(data[i : i + 1]) for i in range(len(data))))
-        finally:
-            await manager.close()
-
-    outputs = asyncio.run(go())
+    outputs = score_all(manager, data)
     infos = [out["reward_extra_info"] for out in outputs]
     assert all(tuple(info) == (*EXTRA_KEYS, JUDGE_KEY) for info in infos)
     assert [info["ground_truth_invalid"] for info in infos] == [1.0] * 6 + [0.0] * 3

@@ -9,7 +9,6 @@ line stop with a message that names the options and never the key.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from pathlib import Path
@@ -27,7 +26,7 @@ from perception_verl.judge.sglang import REASK_CHARS_PER_TOKEN
 from tests.support.fake_sglang import JUDGE_MODEL, fake_sglang
 from tests.support.loopback import LoopbackServer
 from tests.support.tiny_model import build_tiny_tokenizer
-from tests.support.verl_harness import Sample, build_dataproto
+from tests.support.verl_harness import Sample, build_dataproto, score_all
 
 KEY = "sk-hostile-9Qw3Er7Ty1Ui5Op2As8Df4Gh"
 KEY_ENV = "PV_HOSTILE_JUDGE_KEY"
@@ -53,13 +52,7 @@ def make_manager(tokenizer: Any, **kwargs: Any) -> PerceptionRewardManager:
 
 
 def run_all(manager: PerceptionRewardManager, data: Any) -> list[dict]:
-    async def go() -> list[dict]:
-        try:
-            return await asyncio.gather(*(manager.run_single(data[i : i + 1]) for i in range(len(data))))
-        finally:
-            await manager.close()
-
-    return asyncio.run(go())
+    return score_all(manager, data)
 
 
 def judged_samples(tokenizer: Any, url: str, count: int = 4, **options: Any) -> list[dict]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from perception_verl.rewards.total import score_response
 from tests.support.fake_sglang import JUDGE_MODEL, judge_responder
 from tests.support.loopback import LoopbackServer
 from tests.support.tiny_model import build_tiny_tokenizer
-from tests.support.verl_harness import Sample, build_dataproto
+from tests.support.verl_harness import Sample, build_dataproto, score_all
 
 FACTS = ["JKLM is a parallelogram", "JK = 3f - 6"]
 BOTH = "<think>\nJKLM is a parallelogram and JK = 3f - 6.\n</think>\n<answer>\n\\boxed{7}\n</answer>"
@@ -60,13 +59,7 @@ def scored_batch(tokenizer: Any) -> Any:
         config = OmegaConf.create({"reward": {"reward_kwargs": kwargs}, "trainer": {"use_v1": True}})
         manager = PerceptionRewardManager(config, tokenizer)
 
-        async def go() -> list[dict]:
-            try:
-                return await asyncio.gather(*(manager.run_single(data[i : i + 1]) for i in range(len(data))))
-            finally:
-                await manager.close()
-
-        outputs = asyncio.run(go())
+        outputs = score_all(manager, data)
     scores = [out["reward_score"] for out in outputs]
     data.batch["token_level_rewards"] = PerceptionRewardManager.assemble_rm_scores(data, scores)
     data.batch["response_mask"] = compute_response_mask(data)

@@ -19,7 +19,7 @@ from perception_verl.rewards.total import score_response
 from perception_verl.scorer import EXTRA_KEYS, JudgeFailedError
 from tests.support.fake_sglang import JUDGE_MODEL, fake_sglang
 from tests.support.tiny_model import build_tiny_tokenizer
-from tests.support.verl_harness import Sample, build_dataproto
+from tests.support.verl_harness import Sample, build_dataproto, on_manager_loop, score_all
 
 GOOD = (
     "<think>\nJKLM is a parallelogram, so JK = LM and 3f - 6 = 2f + 1.\n</think>\n"
@@ -48,13 +48,7 @@ def make_manager(tokenizer: Any, **kwargs: Any) -> PerceptionRewardManager:
 
 
 def run_all(manager: PerceptionRewardManager, data: Any) -> list[dict]:
-    async def go() -> list[dict]:
-        try:
-            return await asyncio.gather(*(manager.run_single(data[i : i + 1]) for i in range(len(data))))
-        finally:
-            await manager.close()
-
-    return asyncio.run(go())
+    return score_all(manager, data)
 
 
 def expected(sample: Sample) -> Any:
@@ -105,11 +99,13 @@ def sglang_kwargs(url: str, **extra: Any) -> dict[str, Any]:
     return {"judge": "sglang", "judge_urls": url, "judge_model": JUDGE_MODEL, "max_retries": 0, **extra}
 
 
-def test_http_judge_shared_and_health_checked_once(tokenizer: Any) -> None:
+def test_http_judge_one_per_manager_health_checked_as_built_and_as_started(tokenizer: Any) -> None:
     data = build_dataproto(tokenizer, SAMPLES)
     with fake_sglang() as server:
         first = make_manager(tokenizer, **sglang_kwargs(server.url, constrained=True))
         second = make_manager(tokenizer, **sglang_kwargs(server.url, constrained=True))
+        assert first.scorer is not second.scorer  # one scorer per manager, none shared by the process
+        assert first.loop is second.loop  # verl's loop of this thread
 
         async def go() -> list[dict]:
             try:
@@ -118,16 +114,27 @@ def test_http_judge_shared_and_health_checked_once(tokenizer: Any) -> None:
                 return await asyncio.gather(*half, *rest)
             finally:
                 await first.close()
+                await second.close()
 
-        outputs = asyncio.run(go())
-        # one check as each manager is built (in the reward worker, before any sample), one as the
-        # shared judge starts on the scoring loop
-        assert server.routes["/health"] == 3
+        outputs = on_manager_loop(first, go())
+        # per manager: one check as it is built (in the reward worker, before any sample) and one as
+        # its judge starts on the manager's loop
+        assert server.routes["/health"] == 4
         assert server.routes["/v1/chat/completions"] == 3  # the row without annotations is not judged
         assert all("regex" in body for body in server.received)
     for sample, out in zip(SAMPLES, outputs, strict=True):
         assert out["reward_score"] == pytest.approx(expected(sample).score)
         assert out["reward_extra_info"]["judge_failed"] == 0.0
+
+
+def test_manager_scores_only_on_the_loop_verl_gave_it(tokenizer: Any) -> None:
+    from perception_verl.scorer import ScorerLoopError
+
+    manager = make_manager(tokenizer, judge="lexical")
+    data = build_dataproto(tokenizer, SAMPLES[:1])
+    with pytest.raises(ScorerLoopError, match="another event loop"):
+        asyncio.run(manager.run_single(data))
+    assert score_all(manager, data)[0]["reward_score"] == pytest.approx(expected(SAMPLES[0]).score)
 
 
 def test_judge_failure_excluded_by_default(tokenizer: Any) -> None:
@@ -176,7 +183,7 @@ def test_a_judge_down_when_the_worker_first_scores_fails_calls_not_the_step(toke
             finally:
                 await manager.close()
 
-        down, back = asyncio.run(go())
+        down, back = on_manager_loop(manager, go())
     finally:
         server.stop()
         again.stop()
@@ -229,7 +236,7 @@ def test_judge_launched_by_verl_reached_through_its_router_address(tokenizer: An
             finally:
                 await worker.reward_manager.close()
 
-        outputs = asyncio.run(go())
+        outputs = on_manager_loop(worker, go())
         assert worker.reward_manager.options.judge == "sglang"
         assert server.routes["/health"] == 2 and server.routes["/v1/chat/completions"] == 3
     for sample, out in zip(SAMPLES, outputs, strict=True):

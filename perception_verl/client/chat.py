@@ -20,11 +20,10 @@ short is the kind ``context_length``. A judge URL with ``user:password@`` in it 
 (:func:`~perception_verl.client.redact.userinfo_error`); every URL in a message goes through
 :func:`~perception_verl.client.redact.safe_url`.
 
-Event loops: aiohttp sessions and asyncio semaphores belong to the loop they were made on. When the
-client is used from a different running loop than before (a worker calling ``asyncio.run`` per
-batch, or a second Ray reward worker loop in the same process), it opens a fresh session on that loop
-and closes the old one where it still can. The concurrency cap holds per event loop; use one
-client per loop for a process-wide cap.
+Event loops: aiohttp sessions and asyncio semaphores belong to the loop they were made on, so a client
+is bound to the event loop that first uses it and holds one session there (reopened on that loop only
+after :meth:`ChatClient.close`). Used from another loop it raises :class:`ClientLoopError` rather than
+swap sessions: build one client per loop (the scorer that owns it is bound to one loop too).
 
 The API key is read from the environment variable named by ``api_key_env`` and sent as
 ``Authorization: Bearer``; it is never logged, and any run of 8 or more of its characters is masked
@@ -61,7 +60,7 @@ from perception_verl.client.dialects import (
     regex_fields,
     resolve_dialect,
 )
-from perception_verl.client.errors import ChatError, JudgeUnavailable
+from perception_verl.client.errors import ChatError, ClientLoopError, JudgeUnavailable
 from perception_verl.client.probe import check_url
 from perception_verl.client.redact import mask_secret, safe_url
 from perception_verl.client.replicas import Replica, ReplicaPool
@@ -85,8 +84,7 @@ milliseconds would report a timeout instead of the fault (``connection refused``
 
 
 @dataclass
-class _LoopState:
-    loop: asyncio.AbstractEventLoop
+class _Session:
     session: aiohttp.ClientSession
     semaphore: asyncio.Semaphore
 
@@ -105,7 +103,8 @@ class ChatClient:
         self.config = config
         self._pool = ReplicaPool(config.urls, cooldown_s=config.replica_cooldown_s)
         self._rng = rng if rng is not None else random.Random()
-        self._state: _LoopState | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._state: _Session | None = None
         self._api_key: str | None = None
         self._stats = _Stats()
         self._found: dict[str, tuple[str | None, str | None]] = {}
@@ -132,13 +131,21 @@ class ChatClient:
             )
         return value
 
-    def _loop_state(self) -> _LoopState:
-        loop = asyncio.get_running_loop()
+    def _bound(self) -> None:
+        """Bind the client to the running loop on first use; :class:`ClientLoopError` on any other loop."""
+        running = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = running
+        elif self._loop is not running:
+            raise ClientLoopError(
+                f"{self!r} is bound to the event loop that first used it; build one client per event loop"
+            )
+
+    def _loop_state(self) -> _Session:
+        self._bound()
         state = self._state
-        if state is not None and state.loop is loop and not state.session.closed:
+        if state is not None and not state.session.closed:
             return state
-        if state is not None:
-            self._abandon(state)
         self._api_key = self._read_api_key()
         headers = {"Content-Type": "application/json"}
         if self._api_key:
@@ -149,33 +156,16 @@ class ChatClient:
             headers=headers,
             timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
         )
-        self._state = _LoopState(loop, session, asyncio.Semaphore(self.config.max_concurrency))
+        self._state = _Session(session, asyncio.Semaphore(self.config.max_concurrency))
         return self._state
 
-    @staticmethod
-    def _abandon(state: _LoopState) -> None:
-        """Let go of a session made on another loop: close it there if that loop still runs."""
-        if state.session.closed:
-            return
-        if state.loop.is_running() and not state.loop.is_closed():
-            asyncio.run_coroutine_threadsafe(state.session.close(), state.loop)
-        else:
-            logger.debug("chat client moved to a new event loop; dropping the session of the old one")
-            state.session.detach()
-
     async def close(self) -> None:
-        """Close the HTTP session (a later call opens a new one)."""
+        """Close the HTTP session (on the client's loop; a later call there opens a new one)."""
         state, self._state = self._state, None
         if state is None:
             return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if state.loop is running:
-            await state.session.close()
-        else:
-            self._abandon(state)
+        self._bound()
+        await state.session.close()
 
     async def start(self) -> None:
         """Check every URL: ``/health`` answers 200 and ``/v1/models`` lists ``config.model``.
@@ -210,7 +200,9 @@ class ChatClient:
             if attempt % 5 == 0:
                 logger.warning(
                     "waiting for the judge at %s to come up (%s); %.0f s of %g s (health_timeout_s)",
-                    ", ".join(safe_url(r.url) for r in self._pool.replicas), problems[0], waited,
+                    ", ".join(safe_url(r.url) for r in self._pool.replicas),
+                    problems[0],
+                    waited,
                     self.config.health_timeout_s,
                 )
             await asyncio.sleep(min(self.config.health_poll_s, max(deadline - loop.time(), 0.0)))
@@ -320,7 +312,7 @@ class ChatClient:
         return backoff_delay(retry, cfg.backoff_base_s, cfg.backoff_max_s, self._rng, err.retry_after_s)
 
     async def _send(
-        self, state: _LoopState, replica: Replica, payload: str, limit: int
+        self, state: _Session, replica: Replica, payload: str, limit: int
     ) -> tuple[str, str | None, Usage | None]:
         url = replica.url
         shown = safe_url(url)  # every message names the URL the one way URLs are shown

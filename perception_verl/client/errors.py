@@ -28,3 +28,7 @@ class ChatError(PerceptionVerlError, RuntimeError):
 
 class JudgeUnavailable(PerceptionVerlError, RuntimeError):
     """The start-up health check found no usable server; the message names each URL and its fault."""
+
+
+class ClientLoopError(PerceptionVerlError, RuntimeError):
+    """A :class:`~perception_verl.client.chat.ChatClient` used from an event loop other than its own."""

@@ -1,46 +1,46 @@
-"""Run the judge's start-up health check to completion from synchronous code.
+"""The judge's one health check: :func:`start_checked` on a running loop, :func:`check_health` blocking.
 
-The reward manager's constructor and the recipes' pre-flight are synchronous, and the former may
-run inside a thread that already owns an event loop (a Ray actor). :func:`check_started` therefore
-starts what it is given (a :class:`ChatClient`, whose start waits, bounded by ``health_timeout_s``,
-for a judge still loading; or the scorer's whole judge) on a private loop in a worker thread and
-closes it again; the caller's own client later opens its session on its own loop.
-:func:`check_health` is that check for a bare client.
+Every caller checks a judge the same way: the reward manager as it is built, the scorer's judge as it
+starts on its loop, ``preflight``, the dry run and the CLIs. :func:`start_checked` starts a
+:class:`ChatClient` (``/health`` answers 200 and ``/v1/models`` lists the model, waiting bounded by
+``health_timeout_s`` for a judge still loading) and, for ``constrained`` output, requires a known
+server dialect. :func:`check_health` runs that on a fresh client on a private loop in a worker thread
+and closes it: the reward manager's constructor and the recipes' pre-flight are synchronous, and the
+former may run in a thread that already owns an event loop (a Ray actor).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
 
 from perception_verl.client.chat import ChatClient, ChatClientConfig
+from perception_verl.client.dialects import DialectError
 
 
-class Startable(Protocol):
-    """What the start-up check starts and closes: a :class:`ChatClient` or a judge over one."""
+async def start_checked(client: ChatClient, *, constrained: bool = False) -> None:
+    """Start ``client`` (its health check); with ``constrained``, ``DialectError`` (client closed) when
+    no known constraint field fits the server. ``JudgeUnavailable`` names each URL and its fault."""
+    await client.start()
+    if constrained and client.dialect is None:
+        await client.close()
+        raise DialectError(
+            f"constrained output is on but the judge server at {', '.join(client.healthy_urls())} "
+            "is neither SGLang nor vLLM (its /v1/models owned_by names neither), so no request field "
+            "is known to constrain it; set the judge server option (reward.reward_kwargs.judge_server "
+            "or --judge-server) to sglang or vllm if it speaks that dialect, or turn constrained off"
+        )
 
-    async def start(self) -> None: ...
 
-    async def close(self) -> None: ...
-
-
-async def _start_and_close(make: Callable[[], Startable]) -> None:
-    started = make()
+async def _check_and_close(config: ChatClientConfig, constrained: bool) -> None:
+    client = ChatClient(config)
     try:
-        await started.start()
+        await start_checked(client, constrained=constrained)
     finally:
-        await started.close()
+        await client.close()
 
 
-def check_started(make: Callable[[], Startable]) -> None:
-    """Build ``make()``, start it and close it on a private event loop in a worker thread, blocking;
-    the start's error (``JudgeUnavailable``, ``DialectError``, ...) is raised."""
+def check_health(config: ChatClientConfig, *, constrained: bool = False) -> None:
+    """Block until a judge URL of ``config`` passes :func:`start_checked`; its error otherwise."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="judge-health") as pool:
-        pool.submit(asyncio.run, _start_and_close(make)).result()
-
-
-def check_health(config: ChatClientConfig) -> None:
-    """Block until a judge URL of ``config`` is usable; ``JudgeUnavailable`` naming each URL otherwise."""
-    check_started(lambda: ChatClient(config))
+        pool.submit(asyncio.run, _check_and_close(config, constrained)).result()

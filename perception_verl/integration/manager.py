@@ -35,8 +35,9 @@ class PerceptionRewardManager(RewardManagerBase):
 
     Options come from ``reward.reward_kwargs`` (see :mod:`perception_verl.config`) and
     are validated in the constructor, which also health-checks an HTTP judge, so a bad option stops
-    the run before training starts. :meth:`close` (from the worker's loop) releases the judge; verl
-    never calls it, so the scorer's exit handler then closes it on a best-effort basis.
+    the run before training starts. Its scorer is bound to the manager's loop (``self.loop``, set by
+    verl's base class): ``run_single``, :meth:`start` and :meth:`close` run there. verl never calls
+    :meth:`close`; the accuracy workers then stop with the process.
     """
 
     def __init__(
@@ -54,10 +55,13 @@ class PerceptionRewardManager(RewardManagerBase):
             check_routing(config, options)
         self.reward_router_address = reward_router_address
         self.reward_model_tokenizer = reward_model_tokenizer
-        self.scorer = PerceptionScorer.shared(
+        # One scorer per manager, bound to the loop verl gave it (RewardManagerBase.loop): verl's
+        # RewardLoopWorker awaits run_single on that loop, as its naive manager's run_in_executor assumes.
+        self.scorer = PerceptionScorer(
             options,
             reward_router_address=reward_router_address,
             verl_model_path=config_get(config, "reward.reward_model.model_path"),
+            loop=self.loop,
         )
         self.scorer.check_health()
         logger.info("perception reward manager: judge %s", self.scorer.judge_name)
@@ -71,15 +75,15 @@ class PerceptionRewardManager(RewardManagerBase):
         return self.scorer.judge_name
 
     async def judge(self) -> Judge | None:
-        """The started judge of this worker's loop (health-checked once)."""
+        """The started judge (health-checked as it starts on the manager's loop)."""
         return await self.scorer.judge()
 
     async def start(self) -> None:
-        """Start this worker loop's judge and accuracy workers before the first batch (else: on first use)."""
+        """Start the judge and the accuracy workers before the first batch (else: on first use)."""
         await self.scorer.start()
 
     async def close(self) -> None:
-        """Close the judge opened on the running loop and stop its accuracy workers."""
+        """Close the judge and stop the accuracy workers."""
         await self.scorer.close()
 
     def _decode(self, data_item: Any) -> str:

@@ -37,8 +37,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from perception_verl.client.chat import ChatClient, ChatClientConfig, ChatReply
-from perception_verl.client.dialects import DialectError
 from perception_verl.client.errors import ChatError
+from perception_verl.client.health import start_checked
 from perception_verl.judge.base import TRUNCATED, JudgeResult
 from perception_verl.judge.prompt import build_messages, verdict_regex
 from perception_verl.judge.sanitize import sanitize_response
@@ -128,15 +128,7 @@ class OpenAIChatJudge:
     async def start(self) -> None:
         """Health-check the server(s); raises ``JudgeUnavailable`` naming each URL and its fault, and
         ``DialectError`` when ``constrained`` is on but no known constraint field fits the server."""
-        await self.client.start()
-        if self.config.constrained and self.client.dialect is None:
-            await self.client.close()
-            raise DialectError(
-                f"constrained output is on but the judge server at {', '.join(self.client.healthy_urls())} "
-                "is neither SGLang nor vLLM (its /v1/models owned_by names neither), so no request field "
-                "is known to constrain it; set the judge server option (reward.reward_kwargs.judge_server "
-                "or --judge-server) to sglang or vllm if it speaks that dialect, or turn constrained off"
-            )
+        await start_checked(self.client, constrained=self.config.constrained)
 
     @property
     def dialect(self) -> str | None:

@@ -7,7 +7,6 @@ is the only one doing network I/O (:func:`check_judge`).
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from perception_verl.client.chat_config import ChatClientConfig
+from perception_verl.client.health import check_health
 
 MANAGER_MODULE = "pkg://perception_verl.integration.manager"
 MANAGER_NAME = "PerceptionRewardManager"
@@ -166,7 +168,9 @@ def kept_after_overlong_filter(config: DictConfig, paths: Sequence[str]) -> int 
     tokenizer = hf_tokenizer(str(model), trust_remote_code=False)
     processor = hf_processor(str(model), trust_remote_code=False, use_fast=True)
     dataset = RLHFDataset(
-        data_files=[os.path.expanduser(p) for p in paths], tokenizer=tokenizer, config=config.data,
+        data_files=[os.path.expanduser(p) for p in paths],
+        tokenizer=tokenizer,
+        config=config.data,
         processor=processor,
     )
     return len(dataset)
@@ -278,18 +282,6 @@ def check_model_path(path: str) -> Check:
     return Check("model", True, f"{path} (not a local folder: verl will fetch it from the hub)")
 
 
-async def _health(urls: tuple[str, ...], model: str, api_key_env: str | None, timeout_s: float) -> None:
-    from perception_verl.client.chat import ChatClient, ChatClientConfig
-
-    client = ChatClient(
-        ChatClientConfig(urls=urls, model=model, api_key_env=api_key_env, health_timeout_s=timeout_s)
-    )
-    try:
-        await client.start()
-    finally:
-        await client.close()
-
-
 def check_judge(config: DictConfig, options: Any) -> Check:
     """The judge the reward manager will use answers its health check (or verl will launch it)."""
     from perception_verl.client.errors import JudgeUnavailable
@@ -319,7 +311,14 @@ def check_judge(config: DictConfig, options: Any) -> Check:
         )
     try:
         urls, model = judge_endpoint(options, None, None)
-        asyncio.run(_health(urls, model, options.api_key_env, options.health_timeout_s))
+        check_health(
+            ChatClientConfig(
+                urls=urls,
+                model=model,
+                api_key_env=options.api_key_env,
+                health_timeout_s=options.health_timeout_s,
+            )
+        )
     except (RewardConfigError, JudgeUnavailable, ValueError) as error:
         return Check("judge", False, str(error))
     return Check("judge", True, f"{model} healthy at {', '.join(urls)}")

@@ -9,11 +9,14 @@ Per sample (:meth:`PerceptionScorer.score`): ask the judge which annotations the
 (skipped when there are none), check the answer with math-verify in a worker process concurrently,
 apply the failure policy, and combine everything with :func:`score_response`.
 
-Lifetime: verl builds one reward manager, hence one scorer, per reward-loop worker process and runs
-its samples on that worker's event loop. The judge (HTTP session, dedupe cache), the accuracy workers
-and the admission gate are created on first use on the running loop and shared by every sample scored
-there; :meth:`PerceptionScorer.close` releases them (verl never calls it, so the scorer's finalizer
-closes the judge at interpreter exit, best effort).
+Lifetime: one scorer per reward manager (or CLI run), bound to one event loop: the loop verl gives
+the manager (``RewardManagerBase.loop``, the loop its reward-loop worker runs ``run_single`` on), or for
+a CLI the loop of its own ``asyncio.run``. The judge (HTTP session, dedupe cache), the accuracy workers
+and the admission gate are created on first use on that loop and shared by every sample scored there;
+used from any other loop the scorer raises :class:`ScorerLoopError` instead of opening a second set.
+:meth:`PerceptionScorer.close` releases them; verl never calls it, so the accuracy workers are also
+stopped when the scorer is collected or the interpreter exits (the judge's session then goes with the
+process).
 """
 
 from __future__ import annotations
@@ -21,19 +24,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from perception_verl.client.errors import JudgeUnavailable
-from perception_verl.client.health import check_started
+from perception_verl.client.health import check_health
 from perception_verl.config import PerceptionRewardConfig
 from perception_verl.errors import PerceptionVerlError
 from perception_verl.judge.base import Judge, JudgeResult
 from perception_verl.judge.budget import BudgetedJudge
-from perception_verl.judge.sglang import OpenAIChatJudge
 from perception_verl.rewards.accuracy import AccuracyResult, settled_accuracy
 from perception_verl.rewards.total import score_response
 from perception_verl.scorer.accuracy import accuracy_pool, checked_accuracy
@@ -48,11 +48,14 @@ class JudgeFailedError(PerceptionVerlError, RuntimeError):
     """Raised by :meth:`PerceptionScorer.score` under ``failure_policy=raise`` when the judge failed."""
 
 
-@dataclass
-class _LoopState:
-    """What one event loop holds: the started judge, the accuracy workers, the admission gate."""
+class ScorerLoopError(PerceptionVerlError, RuntimeError):
+    """A scorer used from an event loop other than the one it is bound to."""
 
-    loop: asyncio.AbstractEventLoop
+
+@dataclass
+class _Held:
+    """What the scorer holds on its loop: the started judge, the accuracy workers, the admission gate."""
+
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     judge: Judge | None = None
     pool: CheckPool | None = None
@@ -60,17 +63,14 @@ class _LoopState:
     workers_started: bool = False
 
 
-_SHARED: weakref.WeakValueDictionary[tuple[Any, ...], PerceptionScorer] = weakref.WeakValueDictionary()
-_SHARED_GUARD = threading.Lock()
-
-
 class PerceptionScorer:
-    """Scores responses with one validated config: one judge client and one accuracy pool per loop.
+    """Scores responses with one validated config: one judge client and one accuracy pool, on one loop.
 
     ``reward_router_address`` and ``verl_model_path`` locate a judge verl launched (training only).
     ``budgeted`` wraps the HTTP judge in :class:`BudgetedJudge`, the one retry owner (the trainer's
     setting; off for the offline CLIs, whose client retries up to ``max_retries``); ``reask`` is how
-    often the HTTP judge re-asks after a malformed verdict. Judge construction errors (a bad option, an
+    often the HTTP judge re-asks after a malformed verdict. ``loop`` is the event loop the scorer is
+    bound to (``None``: the first loop that uses it). Judge construction errors (a bad option, an
     unimportable judge) are raised here; nothing is started or contacted until first use.
     """
 
@@ -82,40 +82,19 @@ class PerceptionScorer:
         verl_model_path: str | None = None,
         budgeted: bool = True,
         reask: int = 1,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.options = options
         plan = judge_plan(options, reward_router_address, verl_model_path, budgeted=budgeted, reask=reask)
         self.judge_name = plan.label
         self._judge_config = plan.http
         self._factory = plan.make
-        self._states: dict[int, _LoopState] = {}
-        self._finalizer = weakref.finalize(self, _close_at_exit, self._states)
-
-    @classmethod
-    def shared(
-        cls,
-        options: PerceptionRewardConfig,
-        *,
-        reward_router_address: str | None = None,
-        verl_model_path: str | None = None,
-    ) -> PerceptionScorer:
-        """The training scorer for these settings in this process, built on first use.
-
-        verl builds one reward manager per reward-loop worker process; managers built with the same
-        settings in one process (tests, benchmarks) share one scorer, hence one judge per loop.
-        """
-        key = (options, reward_router_address, verl_model_path)
-        with _SHARED_GUARD:
-            scorer = _SHARED.get(key)
-            if scorer is None:
-                scorer = cls(
-                    options, reward_router_address=reward_router_address, verl_model_path=verl_model_path
-                )
-                _SHARED[key] = scorer
-        return scorer
+        self._loop = loop
+        self._held = _Held()
+        self._finalizer = weakref.finalize(self, _stop_workers, self._held)
 
     def check_health(self) -> None:
-        """Start the HTTP judge once now, blocking, and close it (no-op for other judges).
+        """Health-check the HTTP judge now, blocking (no-op for other judges): :func:`check_health`.
 
         The reward manager calls it as it is built, in the reward worker, before the first rollout: a
         judge nobody answers for raises ``JudgeUnavailable``, and ``constrained`` output against a
@@ -126,19 +105,24 @@ class PerceptionScorer:
         config = self._judge_config
         logger.info("perception scorer: judge %s (health check at start)", self.judge_name)
         try:
-            check_started(lambda: OpenAIChatJudge(config))
+            check_health(config.client, constrained=config.constrained)
         except JudgeUnavailable as error:
             raise JudgeUnavailable(f"perception judge health check failed at start: {error}") from None
 
-    def _state(self) -> _LoopState:
-        loop = asyncio.get_running_loop()
-        state = self._states.get(id(loop))
-        if state is None or state.loop is not loop:
-            state = self._states[id(loop)] = _LoopState(loop)
-        return state
+    def _bound(self) -> _Held:
+        """What the scorer holds, after checking that the running loop is the scorer's loop."""
+        running = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = running
+        elif self._loop is not running:
+            raise ScorerLoopError(
+                "this PerceptionScorer is bound to another event loop (the reward manager's loop, or the "
+                "first loop that used it); score on that loop, or build one scorer per loop"
+            )
+        return self._held
 
     async def judge(self) -> Judge | None:
-        """The started judge of the running loop (``None`` for ``judge=none``); started once per loop.
+        """The started judge (``None`` for ``judge=none``), started once on the scorer's loop.
 
         A failed start (e.g. the health check found no server) is raised and retried by the next caller;
         the training judge (:class:`BudgetedJudge`) instead logs an unreachable server and each call
@@ -146,7 +130,7 @@ class PerceptionScorer:
         """
         if self._factory is None:
             return None
-        state = self._state()
+        state = self._bound()
         if state.judge is not None:
             return state.judge
         async with state.lock:
@@ -162,21 +146,21 @@ class PerceptionScorer:
         return state.judge
 
     async def start(self) -> None:
-        """Start the running loop's judge and accuracy workers now (a worker's start, not a batch's cost)."""
+        """Start the judge and the accuracy workers now (a worker's start, not a batch's cost)."""
         await self.judge()
-        state = self._state()
+        state = self._bound()
         if not state.workers_started:
             state.workers_started = True
             await self._pool().start()
 
     def _pool(self) -> CheckPool:
-        state = self._state()
+        state = self._bound()
         if state.pool is None:
             state.pool = accuracy_pool(self.options.accuracy_timeout_s)
         return state.pool
 
     def intake(self) -> asyncio.Semaphore | contextlib.nullcontext[None]:
-        """Admission gate of the running loop: ``2 x max_concurrency`` samples in progress with an HTTP judge.
+        """Admission gate: ``2 x max_concurrency`` samples in progress at once with an HTTP judge.
 
         verl's reward loop starts ``run_single`` for a whole chunk at once, and the event loop runs
         every task's first step before it polls any socket: without a gate, the CPU work of all
@@ -185,7 +169,7 @@ class PerceptionScorer:
         """
         if self.options.judge != "sglang":
             return contextlib.nullcontext()
-        state = self._state()
+        state = self._bound()
         if state.gate is None:
             state.gate = asyncio.Semaphore(2 * self.options.max_concurrency)
         return state.gate
@@ -242,27 +226,17 @@ class PerceptionScorer:
         return Scored(breakdown, result)
 
     async def close(self) -> None:
-        """Close the judge opened on the running loop and stop its accuracy workers."""
-        state = self._states.pop(id(asyncio.get_running_loop()), None)
-        if state is None:
-            return
-        if state.pool is not None:
-            state.pool.close()
-        if state.judge is not None:
-            await state.judge.close()
+        """Close the judge and stop the accuracy workers (on the scorer's loop); a later call starts anew."""
+        state = self._bound()
+        judge, state.judge = state.judge, None
+        _stop_workers(state)
+        if judge is not None:
+            await judge.close()
 
 
-def _close_at_exit(states: dict[int, _LoopState]) -> None:
-    """Best effort when the scorer goes away or at interpreter exit: close what a usable loop holds."""
-    entries = list(states.values())
-    states.clear()
-    for state in entries:
-        if state.pool is not None:
-            state.pool.close()
-        loop = state.loop
-        if state.judge is None or loop.is_closed() or loop.is_running():
-            continue
-        try:
-            loop.run_until_complete(state.judge.close())
-        except Exception:  # exit path: report, never raise
-            logger.warning("could not close perception judge at exit", exc_info=True)
+def _stop_workers(held: _Held) -> None:
+    """Stop the accuracy workers (also when the scorer is collected or the interpreter exits)."""
+    pool, held.pool = held.pool, None
+    held.workers_started = False
+    if pool is not None:
+        pool.close()

@@ -14,12 +14,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -150,8 +151,6 @@ def build_dataproto(
     return DataProto.from_dict(tensors=tensors, non_tensors=non_tensor)
 
 
-
-
 def last_token_scores(data: Any, rm_scores: torch.Tensor) -> list[float]:
     """The score on each row's last valid response token (where verl's reward loop puts it)."""
     prompt_len = data.batch["prompts"].shape[1]
@@ -249,3 +248,24 @@ def _wait_name_released(name: str, attempts: int = 100) -> None:
             return
         time.sleep(0.1)
     raise RuntimeError(f"Ray actor {name!r} still registered after it was killed")
+
+
+_T = TypeVar("_T")
+
+
+def on_manager_loop(owner: Any, coro: Coroutine[Any, Any, _T]) -> _T:
+    """Run ``coro`` to completion on ``owner.loop``: the loop verl's base class gives a reward manager
+    (and a ``RewardLoopWorker``), the one verl's reward loop awaits ``run_single`` on."""
+    return owner.loop.run_until_complete(coro)
+
+
+def score_all(manager: Any, data: Any) -> list[dict[str, Any]]:
+    """Every row of ``data`` through ``manager.run_single`` at once on the manager's loop; then close it."""
+
+    async def go() -> list[dict[str, Any]]:
+        try:
+            return await asyncio.gather(*(manager.run_single(data[i : i + 1]) for i in range(len(data))))
+        finally:
+            await manager.close()
+
+    return on_manager_loop(manager, go())
