@@ -3,7 +3,6 @@ outputs, scored into the accuracy table and into McNemar inputs (numbers checked
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from perception_verl.evaluation.reward_manager import EvalRewardManager
 from tests import eval_fixtures
 from tests.support.loopback import LoopbackServer, closed_port_url
 from tests.support.tiny_model import build_tiny_tokenizer
-from tests.support.verl_harness import Sample, build_dataproto
+from tests.support.verl_harness import Sample, build_dataproto, score_all
 
 FACTS = {"1": ["angle A is 45 degrees"], "2": ["side BC is 3.5 cm"]}
 
@@ -108,14 +107,7 @@ def verl_dump(tokenizer: Any, bench: dict[str, Path], run: int, folder: Path, st
         {"reward": {"reward_kwargs": {"judge": "lexical"}}, "trainer": {"use_v1": True}}
     )
     manager = EvalRewardManager(config, tokenizer, compute_score=None)
-
-    async def go() -> list[dict]:
-        try:
-            return await asyncio.gather(*(manager.run_single(data[i : i + 1]) for i in range(len(data))))
-        finally:
-            await manager.close()
-
-    outputs = asyncio.run(go())
+    outputs = score_all(manager, data)  # on the manager's loop, as verl's reward loop runs it
     extras: dict[str, list] = {"reward": [o["reward_score"] for o in outputs]}
     for out in outputs:
         for key, value in out["reward_extra_info"].items():
