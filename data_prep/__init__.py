@@ -1,1 +1,1 @@
-"""Command-line data preparation scripts (thin wrappers over ``perception_verl``)."""
+"""Command-line data preparation scripts: thin wrappers over ``perception-verl`` subcommands."""

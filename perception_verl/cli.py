@@ -23,6 +23,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "label generations perception-correct or not with a judge",
     ),
     "mcnemar": ("perception_verl.analysis.mcnemar", "McNemar's test on two runs' perception labels"),
+    "build-geometry3k": (
+        "perception_verl.prepare.geometry3k",
+        "write verl-ready Geometry3K parquet with annotations",
+    ),
+    "build-benchmarks": (
+        "perception_verl.prepare.benchmarks",
+        "write the evaluation benchmarks as verl-ready parquet",
+    ),
     "collect-annotations": ("perception_verl.annotate.cli", "collect visual annotations with LLM endpoints"),
     "eval-score": ("perception_verl.evaluation.score", "score a validation dump against the benchmarks"),
     "eval-compare": ("perception_verl.evaluation.compare", "compare two scored evaluation runs"),

@@ -140,10 +140,9 @@ def cli_page() -> str:
         "",
         "The judge, its address and the output are spelled alike everywhere: `--judge`, `--judge-url` (one "
         "URL, a comma list, or repeated), `--judge-model`, `--out`; older spellings stay as aliases "
-        "(`preflight --urls/--model`, `collect-annotations --output`). `data_prep/collect_annotations.py` "
-        "is `collect-annotations`; `data_prep/build_geometry3k.py` and `data_prep/build_benchmarks.py` are "
-        "scripts of the checkout, not of the installed package, so they have no command (see "
-        "[Data](data.md)).",
+        "(`preflight --urls/--model`, `collect-annotations --output`). The scripts of `data_prep/` are thin "
+        "wrappers over commands: `collect_annotations.py` is `collect-annotations`, `build_geometry3k.py` "
+        "is `build-geometry3k`, `build_benchmarks.py` is `build-benchmarks` (see [Data](data.md)).",
         "",
         "| command | what it does | module |",
         "|---|---|---|",

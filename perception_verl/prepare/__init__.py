@@ -1,0 +1,1 @@
+"""Data preparation commands: ``perception-verl build-geometry3k`` and ``build-benchmarks``."""
