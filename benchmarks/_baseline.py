@@ -5,7 +5,7 @@ that the two differ only in how they use the judge:
 
 - one request per response, no deduplication and no result cache;
 - a fresh HTTP connection per request (a new ``aiohttp.ClientSession`` each time);
-- the response before the facts (``response_first`` layout of :mod:`_layouts`);
+- the response before the facts (``response_first`` layout of :mod:`tests.support.layouts`);
 - at most ``max_concurrency`` requests in flight per event loop, the same cap as ours.
 
 It then scores the sample with the same reward functions as ours. Options (``reward.reward_kwargs``):
@@ -25,11 +25,11 @@ import aiohttp
 from verl import DataProto
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
-from benchmarks._layouts import layout_messages
 from perception_verl.data.annotations import parse_annotations
 from perception_verl.judge.sanitize import sanitize_response
 from perception_verl.judge.verdict import parse_verdicts
 from perception_verl.rewards.total import score_response
+from tests.support.layouts import layout_messages
 
 
 async def naive_verdicts(

@@ -33,7 +33,13 @@ from typing import Any
 from perception_verl.data.annotations import parse_annotations
 from perception_verl.judge.prompt import build_messages
 from perception_verl.judge.sanitize import sanitize_response
-from tests.support.verl_harness import Sample
+from tests.support.tiny_model import build_tiny_tokenizer
+from tests.support.verl_harness import (
+    Sample,
+    build_dataproto,
+    compose_trainer_config,
+    perception_reward_overrides,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -213,8 +219,6 @@ def shared_prefix_share(groups: Iterable[Sequence[str]]) -> float:
 
 def tiny_tokenizer_dir(root: Path | None = None) -> Path:
     """Train and save the tiny test tokenizer (under ``root`` or a fresh temp folder)."""
-    from tests.support.tiny_model import build_tiny_tokenizer
-
     base = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="pv-bench-tok-"))
     return build_tiny_tokenizer(base / "tokenizer")
 
@@ -232,8 +236,6 @@ def prepare(root: Path, workload: Workload) -> tuple[Path, Any, Any]:
     and the workload as one rollout-shaped ``DataProto``."""
     from transformers import AutoTokenizer
 
-    from tests.support.verl_harness import build_dataproto
-
     tokenizer_dir = tiny_tokenizer_dir(root)
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
     check_round_trip(tokenizer, workload)
@@ -242,7 +244,6 @@ def prepare(root: Path, workload: Workload) -> tuple[Path, Any, Any]:
 
 def verl_config(tokenizer_path: Path, reward_kwargs: Mapping[str, Any] | None) -> Any:
     """verl's trainer config with our manager and ``reward_kwargs``, or verl's default (naive) when None."""
-    from tests.support.verl_harness import compose_trainer_config, perception_reward_overrides
 
     if reward_kwargs is None:
         overrides = [f"actor_rollout_ref.model.path={tokenizer_path}"]

@@ -3,7 +3,7 @@
 A real judge runs on other machines; here the server shares a 2-core box with the client, so it
 gets its own process (and its own interpreter lock). :class:`JudgeServer` starts
 :class:`tests.support.loopback.LoopbackServer` there with lexical verdicts (any layout of
-:mod:`_layouts`), a fixed latency or a :class:`prefill_model.PrefillLatencyModel`, and a
+:mod:`tests.support.layouts`), a fixed latency or a :class:`prefill_model.PrefillLatencyModel`, and a
 concurrency cap; the parent talks to it with one JSON line per command over the child's stdin and
 stdout (:meth:`JudgeServer.stats`, :meth:`JudgeServer.set_latency`).
 """
@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from benchmarks._layouts import layout_messages, read_request
 from benchmarks.prefill_model import JudgeCostParams, PrefillLatencyModel, chat_template
 from perception_verl.judge.lexical import lexical_verdicts
 from tests.support.fake_sglang import JUDGE_MODEL, format_verdicts
+from tests.support.layouts import layout_messages, read_request
 from tests.support.loopback import LoopbackServer
 
 _REPO_ROOT = str(Path(__file__).resolve().parents[1])

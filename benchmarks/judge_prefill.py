@@ -11,7 +11,8 @@ is its fixed base cost; see that module for the parameters and their source). Fo
 fresh server (cold cache) is started and verl's ``RewardLoopWorker`` scores the whole batch with our
 manager (``judge=sglang``, dedupe on), exactly as in ``judge_throughput.py``. The client always
 sends our layout; for the other layouts the server prices the same (facts, response) pair as if it
-had been laid out that way (:mod:`_layouts`), so the runs differ only in what the cache can reuse:
+had been laid out that way (:mod:`tests.support.layouts`), so the runs differ only in what the cache
+can reuse:
 
 - ``ours``: system prompt, facts, response last;
 - ``response_first``: the response opens the prompt (``cached_share_response_first``, ``speedup``);

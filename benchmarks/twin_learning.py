@@ -42,9 +42,7 @@ def run_twin(
     return twin_dir / "metrics.jsonl"
 
 
-def per_step(
-    metrics: Path, columns: tuple[tuple[str, str], ...] = COLUMNS
-) -> list[dict[str, float]]:
+def per_step(metrics: Path, columns: tuple[tuple[str, str], ...] = COLUMNS) -> list[dict[str, float]]:
     """One dict per logged step holding the ``columns`` (name, verl metric) that were logged."""
     series = read_metrics(metrics)
     rows: dict[int, dict[str, float]] = {}

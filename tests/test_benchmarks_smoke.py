@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.support import layouts
+
 TINY = ["--problems", "4", "--per-problem", "4", "--seed", "3"]
 
 
@@ -48,8 +50,7 @@ def test_shared_prefix_share_counts_the_common_prefix_once_per_prompt(bench: Any
 
 
 @pytest.mark.parametrize("layout", ["ours", "response_first", "system_then_response"])
-def test_every_layout_reads_back(bench: Any, layout: str) -> None:
-    layouts = bench("_layouts")
+def test_every_layout_reads_back(layout: str) -> None:
     facts = ["JKLM is a parallelogram", "JK = 3f - 6"]
     response = "<think>\nFacts:\n1. JK = 3f - 6 so f = 7.\n</think>\n<answer>\\boxed{7}\n</answer>"
     messages = layouts.layout_messages(layout, facts, response)

@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 
-from benchmarks import _layouts as layouts
 from perception_verl.analysis.label_perception import main as label_main
 from perception_verl.client.chat import ChatClient, ChatClientConfig
 from perception_verl.client.errors import JudgeUnavailable
@@ -30,6 +29,7 @@ from perception_verl.judge.sglang import OpenAIChatJudge, OpenAIChatJudgeConfig
 from perception_verl.score import main as score_main
 from perception_verl_demo.samples import PROBLEMS, QUALITY_LEVELS, sample_responses
 from tests.engine.conftest import RealJudge
+from tests.support import layouts
 from tests.support.prefix_reuse import measure_prefix_reuse
 
 # The first test of each kind's timeout includes the session fixture: building the model and loading the

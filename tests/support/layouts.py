@@ -1,5 +1,7 @@
 """Judge prompt layouts the benchmarks compare with ours, and a reader that understands all of them.
 
+Shared by the benchmarks (``benchmarks/_judge_server.py``, ``_baseline.py``) and the engine tests.
+
 - ``ours`` (:func:`perception_verl.judge.prompt.build_messages`): system = instructions + examples;
   user = facts, instruction line, then the response last. All rollouts of a problem share everything
   up to the response.
