@@ -61,6 +61,7 @@ from perception_verl.client.dialects import (
     resolve_dialect,
 )
 from perception_verl.client.errors import ChatError, ClientLoopError, JudgeUnavailable
+from perception_verl.client.loop_binding import LoopBinding
 from perception_verl.client.probe import check_url
 from perception_verl.client.redact import mask_secret, safe_url
 from perception_verl.client.replicas import Replica, ReplicaPool
@@ -103,7 +104,7 @@ class ChatClient:
         self.config = config
         self._pool = ReplicaPool(config.urls, cooldown_s=config.replica_cooldown_s)
         self._rng = rng if rng is not None else random.Random()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._binding = LoopBinding()
         self._state: _Session | None = None
         self._api_key: str | None = None
         self._stats = _Stats()
@@ -133,13 +134,10 @@ class ChatClient:
 
     def _bound(self) -> None:
         """Bind the client to the running loop on first use; :class:`ClientLoopError` on any other loop."""
-        running = asyncio.get_running_loop()
-        if self._loop is None:
-            self._loop = running
-        elif self._loop is not running:
-            raise ClientLoopError(
-                f"{self!r} is bound to the event loop that first used it; build one client per event loop"
-            )
+        self._binding.check(
+            ClientLoopError,
+            f"{self!r} is bound to the event loop that first used it; build one client per event loop",
+        )
 
     def _loop_state(self) -> _Session:
         self._bound()

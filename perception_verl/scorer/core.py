@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from perception_verl.client.errors import JudgeUnavailable
 from perception_verl.client.health import check_health
+from perception_verl.client.loop_binding import LoopBinding
 from perception_verl.config import PerceptionRewardConfig
 from perception_verl.errors import PerceptionVerlError
 from perception_verl.judge.base import Judge, JudgeResult
@@ -89,7 +90,7 @@ class PerceptionScorer:
         self.judge_name = plan.label
         self._judge_config = plan.http
         self._factory = plan.make
-        self._loop = loop
+        self._binding = LoopBinding(loop)
         self._held = _Held()
         self._finalizer = weakref.finalize(self, _stop_workers, self._held)
 
@@ -111,14 +112,11 @@ class PerceptionScorer:
 
     def _bound(self) -> _Held:
         """What the scorer holds, after checking that the running loop is the scorer's loop."""
-        running = asyncio.get_running_loop()
-        if self._loop is None:
-            self._loop = running
-        elif self._loop is not running:
-            raise ScorerLoopError(
-                "this PerceptionScorer is bound to another event loop (the reward manager's loop, or the "
-                "first loop that used it); score on that loop, or build one scorer per loop"
-            )
+        self._binding.check(
+            ScorerLoopError,
+            "this PerceptionScorer is bound to another event loop (the reward manager's loop, or the first "
+            "loop that used it); score on that loop, or build one scorer per loop",
+        )
         return self._held
 
     async def judge(self) -> Judge | None:
