@@ -9,8 +9,10 @@
 #   JUDGE_URL=http://127.0.0.1:30000 JUDGE_MODEL=judge bash recipes/run_miniature_cpu.sh   # served judge
 #
 # Stages (a finished stage is skipped on a re-run; a failed one stops the chain, naming it and its log):
-#   data       procedural geometry problems -> data_prep/build_geometry3k.py (train + held-out test)
-#   policy     the twin's tiny Qwen2.5-VL, warmed on the perceptive/terse mix (perception_verl_demo)
+#   data       procedural geometry problems -> perception-verl build-geometry3k (train, held-out test, and
+#              the warm-up problems as Geometry3K's validation split -> warmup.parquet)
+#   policy     the twin's tiny Qwen2.5-VL (4 text layers), taught to copy, then warmed on the
+#              perceptive/terse mix over the training and warm-up problems (perception_verl_demo)
 #   step0      the warmed policy sampled before training: format, perceptive share, accuracy by mode
 #   arm_acc_only, arm_perception_r1
 #              recipes/run_tiny_cpu.sh (verl's trainer on CPU), same policy, seed and settings; the
@@ -26,7 +28,8 @@
 # Environment: SEED (0), OUT_DIR, JUDGE_URL / JUDGE_MODEL (label with a served judge; default: lexical),
 # MINI_TRAIN (200) / MINI_TEST (50) problems, MINI_STEPS (GRPO steps per arm, 25), MINI_BATCH (prompts per
 # step, 8), MINI_N (rollouts per prompt, 8), MINI_LR (1e-4), MINI_RESPONSE (max response tokens, 160),
-# MINI_WARMUP_STEPS (300), MINI_WARMUP_BATCH (32), MINI_WARMUP_LR (3e-3), MINI_MIX (2:1:4:2),
+# MINI_WARMUP_PROBLEMS (2000), MINI_LAYERS (4), MINI_COPY_STEPS (1200), MINI_COPY_LR (1e-3),
+# MINI_WARMUP_STEPS (600), MINI_WARMUP_BATCH (32), MINI_WARMUP_LR (1e-3), MINI_MIX (2:1:4:2),
 # MINI_STEP0_PROBLEMS (16), MINI_STEP0_N (8), MINI_STEP0_STRICT (1: a failed step-0 check stops the chain),
 # MINI_UNTIL (stop after this stage, e.g. policy), PYTHON (.venv-engine/bin/python: data, policy, training,
 # evaluation), ANALYSIS_PYTHON (.venv/bin/python: scoring, labels, McNemar, report). Extra arguments are
@@ -48,9 +51,13 @@ MINI_BATCH="${MINI_BATCH:-8}"
 MINI_N="${MINI_N:-8}"
 MINI_LR="${MINI_LR:-1e-4}"
 MINI_RESPONSE="${MINI_RESPONSE:-160}"
-MINI_WARMUP_STEPS="${MINI_WARMUP_STEPS:-300}"
+MINI_WARMUP_PROBLEMS="${MINI_WARMUP_PROBLEMS:-2000}"
+MINI_LAYERS="${MINI_LAYERS:-4}"
+MINI_COPY_STEPS="${MINI_COPY_STEPS:-1200}"
+MINI_COPY_LR="${MINI_COPY_LR:-1e-3}"
+MINI_WARMUP_STEPS="${MINI_WARMUP_STEPS:-600}"
 MINI_WARMUP_BATCH="${MINI_WARMUP_BATCH:-32}"
-MINI_WARMUP_LR="${MINI_WARMUP_LR:-3e-3}"
+MINI_WARMUP_LR="${MINI_WARMUP_LR:-1e-3}"
 MINI_MIX="${MINI_MIX:-2:1:4:2}"
 MINI_STEP0_PROBLEMS="${MINI_STEP0_PROBLEMS:-16}"
 MINI_STEP0_N="${MINI_STEP0_N:-8}"
@@ -100,6 +107,8 @@ PY
 SETTINGS="$(settings_json seed "$SEED" train "$MINI_TRAIN" test "$MINI_TEST" steps "$MINI_STEPS" \
     batch "$MINI_BATCH" n "$MINI_N" lr "$MINI_LR" response "$MINI_RESPONSE" warmup_steps "$MINI_WARMUP_STEPS" \
     warmup_batch "$MINI_WARMUP_BATCH" warmup_lr "$MINI_WARMUP_LR" mix "$MINI_MIX" \
+    warmup_problems "$MINI_WARMUP_PROBLEMS" layers "$MINI_LAYERS" copy_steps "$MINI_COPY_STEPS" \
+    copy_lr "$MINI_COPY_LR" \
     acc_only_weight "$ACC_ONLY_WEIGHT" extra "${EXTRA_OVERRIDES[*]:-}")"
 if [[ -f "$OUT_DIR/settings.json" ]] && [[ "$(cat "$OUT_DIR/settings.json")" != "$SETTINGS" ]]; then
     printf 'error: %s was made with other settings:\n  %s\nnow:\n  %s\nuse another OUT_DIR\n' \
@@ -144,16 +153,19 @@ run_stage() {
 stage_data() {
     rm -rf "$OUT_DIR/source" "$DATA"
     "$PYTHON" -m perception_verl_demo.miniature data "$OUT_DIR/source" --seed "$SEED" \
-        --train "$MINI_TRAIN" --test "$MINI_TEST"
-    "$PYTHON" "$REPO/data_prep/build_geometry3k.py" --source "$OUT_DIR/source/geometry3k" \
-        --annotations "$OUT_DIR/source/annotations.parquet" --out-dir "$DATA" --no-progress
+        --train "$MINI_TRAIN" --test "$MINI_TEST" --warmup "$MINI_WARMUP_PROBLEMS"
+    local splits=train=train,test=test
+    [[ "$MINI_WARMUP_PROBLEMS" == 0 ]] || splits+=,validation=warmup
+    "$PYTHON" -m perception_verl build-geometry3k --source "$OUT_DIR/source/geometry3k" \
+        --annotations "$OUT_DIR/source/annotations.parquet" --out-dir "$DATA" --splits "$splits" --no-progress
 }
 
 stage_policy() {
     rm -rf "$POLICY"
     "$PYTHON" -m perception_verl_demo.miniature policy "$POLICY" --data-dir "$DATA" --problems "$PROBLEMS" \
         --mix "$MINI_MIX" --steps "$MINI_WARMUP_STEPS" --batch-size "$MINI_WARMUP_BATCH" \
-        --lr "$MINI_WARMUP_LR" --seed "$SEED"
+        --lr "$MINI_WARMUP_LR" --seed "$SEED" --layers "$MINI_LAYERS" --copy-steps "$MINI_COPY_STEPS" \
+        --copy-lr "$MINI_COPY_LR"
 }
 
 stage_step0() {

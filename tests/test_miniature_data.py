@@ -12,6 +12,7 @@ from perception_verl.data.annotations import parse_annotations
 from perception_verl_demo.geometry import (
     FAMILIES,
     TEST_ID_OFFSET,
+    WARMUP_ID_OFFSET,
     choices_of,
     figure_png,
     generate,
@@ -100,3 +101,37 @@ def test_converter_round_trip(tmp_path) -> None:
             assert tuple(row["reward_model"]["annotations"]) == problem.facts
             assert row["prompt"][0]["content"].count("<image>") == 1
             assert row["images"][0]["bytes"] == figure_png(problem)
+
+
+def test_warmup_problems_share_nothing_with_held_out_ones_and_leave_train_and_test_unchanged() -> None:
+    plain = generate(40, 20, seed=5)
+    with_warmup = generate(40, 20, seed=5, n_warmup=300)
+    assert plain["warmup"] == []
+    assert with_warmup["train"] == plain["train"] and with_warmup["test"] == plain["test"]
+    warmup = with_warmup["warmup"]
+    assert len(warmup) == 300 and {p.family for p in warmup} == set(FAMILIES)
+    assert all(p.split == "warmup" and p.id >= WARMUP_ID_OFFSET for p in warmup)
+    test_numbers = {(p.family, p.numbers) for p in plain["test"]}
+    test_names = {(p.family, p.names) for p in plain["test"]}
+    test_texts = {p.problem for p in plain["test"]}
+    for problem in warmup:
+        assert (problem.family, problem.numbers) not in test_numbers
+        assert (problem.family, problem.names) not in test_names
+        assert problem.problem not in test_texts
+    keys = [p.key for split in with_warmup.values() for p in split]
+    assert len(set(keys)) == len(keys)
+
+
+def test_warmup_problems_are_built_from_the_validation_split(tmp_path) -> None:
+    from perception_verl.cli import main
+
+    problems = generate(10, 5, seed=1, n_warmup=12)
+    source, annotations = write_source(tmp_path / "src", problems)
+    assert (source / "data" / "validation-00000-of-00001.parquet").is_file()
+    out = tmp_path / "data"
+    args = ["--source", str(source), "--annotations", str(annotations), "--out-dir", str(out)]
+    splits = "train=train,test=test,validation=warmup"
+    assert main(["build-geometry3k", *args, "--splits", splits, "--no-progress"]) == 0
+    rows = pq.read_table(out / "warmup.parquet").to_pylist()
+    assert [row["extra_info"]["id"] for row in rows] == [str(p.id) for p in problems["warmup"]]
+    assert len(pq.read_table(out / "test.parquet")) == 5

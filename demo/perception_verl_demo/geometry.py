@@ -15,11 +15,14 @@ reward's effect and the evaluation chain, not visual perception.
 
 :func:`generate` draws ``n_train`` training and ``n_test`` held-out problems (families in turn); a
 held-out problem shares neither its numbers nor its point names with any training problem of its
-family. :func:`write_source` writes them in Geometry3K's hub layout
-(``data/<split>-00000-of-00001.parquet``: images, problem, answer, id, choices, ground_truth) and the
-annotations of both splits in the published form, for ``data_prep/build_geometry3k.py``.
+family. ``n_warmup`` more problems (split ``warmup``), drawn after both and sharing neither numbers nor
+names with any held-out problem of their family, are the starting policy's warm-up set: the stand-in
+for what a pretrained model has read, so the held-out problems stay unseen.
+:func:`write_source` writes them in Geometry3K's hub layout (``data/<split>-00000-of-00001.parquet``:
+images, problem, answer, id, choices, ground_truth; the warm-up set as the ``validation`` split) and the
+annotations of every split in the published form, for ``perception-verl build-geometry3k``.
 
-``python -m perception_verl_demo.geometry OUT [--seed S] [--train N] [--test M]``
+``python -m perception_verl_demo.geometry OUT [--seed S] [--train N] [--test M] [--warmup W]``
 """
 
 from __future__ import annotations
@@ -39,9 +42,13 @@ logger = logging.getLogger(__name__)
 
 FAMILIES = ("parallelogram", "right_triangle", "circle", "vertical_angles", "isosceles")
 SPLITS = ("train", "test")
+WARMUP = "warmup"
+# The warm-up problems travel as Geometry3K's third split, which the paper's recipe leaves unused.
+SOURCE_SPLIT = {"train": "train", "test": "test", WARMUP: "validation"}
 # Point names: capital letters but A and I, which read as words at the start of a sentence.
 LETTERS = "BCDEFGHJKLMNOPQRSTUVWXYZ"
 TEST_ID_OFFSET = 10_000
+WARMUP_ID_OFFSET = 20_000
 CANVAS = (224, 196)
 
 
@@ -242,19 +249,29 @@ def _distinct_from_decoys(names: Sequence[str]) -> bool:
 
 
 def generate(
-    n_train: int = 200, n_test: int = 50, *, seed: int = 0, families: Sequence[str] = FAMILIES
+    n_train: int = 200,
+    n_test: int = 50,
+    *,
+    seed: int = 0,
+    families: Sequence[str] = FAMILIES,
+    n_warmup: int = 0,
 ) -> dict[str, list[GeometryProblem]]:
-    """``{"train": [...], "test": [...]}``: families in turn, each problem unique; a held-out problem
-    shares neither its numbers nor its names with any training problem of its family (pure, seeded)."""
+    """``{"train": [...], "test": [...], "warmup": [...]}``: families in turn, each problem unique; a
+    held-out problem shares neither its numbers nor its names with any training problem of its family,
+    and a warm-up problem none with any held-out one (pure, seeded; train and test do not depend on
+    ``n_warmup``)."""
     for family in families:
         if family not in TEXTS:
             raise ValueError(f"unknown family {family!r}; families: {FAMILIES}")
     rng = random.Random(seed)
     seen: set[tuple] = set()
-    train_names: dict[str, set[tuple[str, ...]]] = {f: set() for f in families}
-    train_numbers: dict[str, set[tuple[int, ...]]] = {f: set() for f in families}
-    out: dict[str, list[GeometryProblem]] = {"train": [], "test": []}
-    for split, count, offset in (("train", n_train, 0), ("test", n_test, TEST_ID_OFFSET)):
+    names_of: dict[str, dict[str, set[tuple[str, ...]]]] = {s: {f: set() for f in families} for s in SPLITS}
+    numbers_of: dict[str, dict[str, set[tuple[int, ...]]]] = {s: {f: set() for f in families} for s in SPLITS}
+    avoid = {"train": None, "test": "train", WARMUP: "test"}
+    out: dict[str, list[GeometryProblem]] = {"train": [], "test": [], WARMUP: []}
+    plan = (("train", n_train, 0), ("test", n_test, TEST_ID_OFFSET), (WARMUP, n_warmup, WARMUP_ID_OFFSET))
+    for split, count, offset in plan:
+        other = avoid[split]
         for index in range(count):
             family = families[index % len(families)]
             for _ in range(10_000):
@@ -262,15 +279,15 @@ def generate(
                 numbers = draw_numbers(family, rng)
                 if (family, names, numbers) in seen or not _distinct_from_decoys(names):
                     continue
-                if split == "test" and (names in train_names[family] or numbers in train_numbers[family]):
+                if other and (names in names_of[other][family] or numbers in numbers_of[other][family]):
                     continue
                 break
             else:
                 raise ValueError(f"cannot draw {count} distinct {split} problems of family {family!r}")
             seen.add((family, names, numbers))
-            if split == "train":
-                train_names[family].add(names)
-                train_numbers[family].add(numbers)
+            if split in names_of:
+                names_of[split][family].add(names)
+                numbers_of[split][family].add(numbers)
             out[split].append(make_problem(family, names, numbers, id=offset + index, split=split))
     return out
 
@@ -393,7 +410,8 @@ def annotation_records(problems: Sequence[GeometryProblem]) -> list[dict]:
 
 
 def write_source(out: Path, problems: dict[str, list[GeometryProblem]]) -> tuple[Path, Path]:
-    """Write ``out/geometry3k`` (hub layout) and ``out/annotations.parquet`` (both splits); return them."""
+    """Write ``out/geometry3k`` (hub layout; a non-empty warm-up set as ``validation``) and
+    ``out/annotations.parquet`` (every split); return them."""
     from datasets import Dataset, Features, Image, List, Value
 
     base = {
@@ -405,12 +423,14 @@ def write_source(out: Path, problems: dict[str, list[GeometryProblem]]) -> tuple
     source_features = Features({**base, "choices": List(Value("string")), "ground_truth": Value("string")})
     source = Path(out) / "geometry3k"
     (source / "data").mkdir(parents=True, exist_ok=True)
-    for split in SPLITS:
-        Dataset.from_list(source_records(problems[split]), features=source_features).to_parquet(
-            str(source / "data" / f"{split}-00000-of-00001.parquet")
+    for split, items in problems.items():
+        if split == WARMUP and not items:
+            continue
+        Dataset.from_list(source_records(items), features=source_features).to_parquet(
+            str(source / "data" / f"{SOURCE_SPLIT[split]}-00000-of-00001.parquet")
         )
     annotations = Path(out) / "annotations.parquet"
-    everything = [p for split in SPLITS for p in problems[split]]
+    everything = [p for items in problems.values() for p in items]
     Dataset.from_list(
         annotation_records(everything), features=Features({**base, "visual_key_info": Value("string")})
     ).to_parquet(str(annotations))
@@ -425,8 +445,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train", type=int, default=200, help="training problems (default 200)")
     parser.add_argument("--test", type=int, default=50, help="held-out problems (default 50)")
+    parser.add_argument("--warmup", type=int, default=0, help="warm-up problems (default 0)")
     args = parser.parse_args(argv)
-    problems = generate(args.train, args.test, seed=args.seed)
+    problems = generate(args.train, args.test, seed=args.seed, n_warmup=args.warmup)
     source, annotations = write_source(args.out, problems)
     logger.info(
         "wrote %d train and %d held-out problems to %s and %s",

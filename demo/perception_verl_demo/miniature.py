@@ -1,10 +1,12 @@
 """The miniature Perception-R1 experiment's own steps (``recipes/run_miniature_cpu.sh`` runs them).
 
 - ``data OUT``: the procedural geometry problems (:mod:`perception_verl_demo.geometry`) in Geometry3K's
-  hub layout with their annotations, plus ``problems.json`` (every problem's fields, for the warm-up);
-  ``data_prep/build_geometry3k.py`` then converts them like any Geometry3K source.
-- ``policy OUT --data-dir D``: the twin's tiny Qwen2.5-VL (:mod:`perception_verl_demo.vl_policy`)
-  built and warmed on the two response modes in the warm-up mix (:mod:`perception_verl_demo.modes`).
+  hub layout with their annotations (``--warmup W`` more problems as the ``validation`` split), plus
+  ``problems.json`` (every problem's fields, for the warm-up); ``perception-verl build-geometry3k`` then
+  converts them like any Geometry3K source.
+- ``policy OUT --data-dir D``: the twin's tiny Qwen2.5-VL (:mod:`perception_verl_demo.vl_policy`,
+  ``--layers`` deep), taught to copy (``--copy-steps``) and warmed on the two response modes in the
+  warm-up mix (:mod:`perception_verl_demo.modes`) over the training and warm-up problems.
 - ``step0 MODEL --data-dir D``: samples the warmed policy on training problems and prints the step-0
   check (format, perceptive share, accuracy by mode within problems); exits 1 when it fails.
 - ``results OUT_DIR``: gathers the evaluation (scores, perception labels, McNemar comparisons), the
@@ -34,15 +36,22 @@ PROBLEMS_FILE = "problems.json"
 # --- data ---------------------------------------------------------------------------------------------
 
 
-def write_data(out: Path, *, seed: int, n_train: int, n_test: int) -> dict[str, Any]:
-    """The hub-layout source, the annotations and ``problems.json`` under ``out``."""
+def write_data(out: Path, *, seed: int, n_train: int, n_test: int, n_warmup: int = 0) -> dict[str, Any]:
+    """The hub-layout source (the warm-up problems as its ``validation`` split), the annotations and
+    ``problems.json`` under ``out``."""
     from perception_verl_demo.geometry import generate, write_source
 
-    problems = generate(n_train, n_test, seed=seed)
+    problems = generate(n_train, n_test, seed=seed, n_warmup=n_warmup)
     source, annotations = write_source(out, problems)
     manifest = {split: [asdict(p) for p in items] for split, items in problems.items()}
     (out / PROBLEMS_FILE).write_text(json.dumps({"seed": seed, **manifest}, indent=1) + "\n")
-    return {"source": str(source), "annotations": str(annotations), "train": n_train, "test": n_test}
+    return {
+        "source": str(source),
+        "annotations": str(annotations),
+        "train": n_train,
+        "test": n_test,
+        "warmup": n_warmup,
+    }
 
 
 def read_problems(path: Path) -> dict[str, list]:
@@ -55,7 +64,8 @@ def read_problems(path: Path) -> dict[str, list]:
         tuples = ("names", "numbers", "facts")
         return GeometryProblem(**{k: tuple(v) if k in tuples else v for k, v in fields.items()})
 
-    return {split: [problem(fields) for fields in data[split]] for split in ("train", "test")}
+    splits = ("train", "test", "warmup")
+    return {split: [problem(fields) for fields in data.get(split, [])] for split in splits}
 
 
 def read_rows(parquet: Path) -> dict[int, dict]:
@@ -85,27 +95,43 @@ def build_warmed_policy(
     lr: float,
     batch_size: int,
     seed: int,
+    layers: int | None = None,
+    copy_steps: int = 0,
+    copy_lr: float = 1e-3,
 ) -> dict[str, Any]:
-    """Build the tiny VL policy (tokenizer trained on the prompts and responses) and warm it on the mix."""
-    from perception_verl_demo.fast_vl import warm_up_cached
+    """Build the tiny VL policy (tokenizer trained on the prompts and responses), teach it to copy
+    (``copy_steps``, :func:`~perception_verl_demo.fast_vl.pretrain_copy`), then warm it on the mode mix
+    over the training and warm-up problems (``warmup.parquet`` beside ``train.parquet`` when built)."""
+    from perception_verl_demo.fast_vl import pretrain_copy, warm_up_cached
     from perception_verl_demo.modes import parse_mix, warmup_responses
     from perception_verl_demo.vl_policy import WarmupExample, build_vl_policy
 
-    problems = read_problems(problems_file)["train"]
+    split = read_problems(problems_file)
+    problems = split["train"] + split["warmup"]
     rows = read_rows(data_dir / "train.parquet")
+    if split["warmup"]:
+        rows.update(read_rows(data_dir / "warmup.parquet"))
     responses = warmup_responses(problems, parse_mix(mix))
     missing = sorted({r.problem_id for r in responses} - set(rows))
     if missing:
-        raise ValueError(f"{data_dir / 'train.parquet'} has no row for problem id(s) {missing[:5]}")
+        raise ValueError(f"{data_dir} has no row for problem id(s) {missing[:5]}")
     corpus = [m["content"] for row in rows.values() for m in row["prompt"]] + [r.text for r in responses]
     out.mkdir(parents=True, exist_ok=True)
-    built = build_vl_policy(out, corpus, seed=seed)
+    built = build_vl_policy(out, corpus, seed=seed, layers=layers)
+    copied: dict[str, Any] = {}
+    if copy_steps:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(out))
+        ids = {i for text in corpus for i in tokenizer(text, add_special_tokens=False)["input_ids"]}
+        copied = pretrain_copy(out, sorted(ids), steps=copy_steps, lr=copy_lr, seed=seed)
+        logger.info("copy pre-training: %s", copied)
     examples = [
         WarmupExample(rows[r.problem_id]["prompt"], rows[r.problem_id]["images"], r.text, r.weight)
         for r in responses
     ]
     summary = warm_up_cached(out, examples, steps=steps, lr=lr, batch_size=batch_size, seed=seed)
-    summary = {**built, **summary, "mix": mix, "seed": seed}
+    summary = {**built, **copied, **summary, "layers": layers, "mix": mix, "seed": seed}
     (out / "warmup.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
@@ -393,6 +419,9 @@ _PASSED_THROUGH = (
     "accuracy by mode",
     "wrote ",
     "warmed policy",
+    "warm-up:",
+    "copy pre-training",
+    "warmup ",
     "data:",
     "error",
     "FAILED",
@@ -446,6 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     data.add_argument("--seed", type=int, default=0)
     data.add_argument("--train", type=int, default=200)
     data.add_argument("--test", type=int, default=50)
+    data.add_argument("--warmup", type=int, default=0, help="warm-up problems (default 0)")
     policy = sub.add_parser("policy", help="build and warm the tiny VL policy on the mode mix")
     policy.add_argument("out", type=Path)
     policy.add_argument("--data-dir", type=Path, required=True, help="the built parquet folder")
@@ -455,6 +485,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     policy.add_argument("--lr", type=float, default=3e-3)
     policy.add_argument("--batch-size", type=int, default=8)
     policy.add_argument("--seed", type=int, default=0)
+    policy.add_argument("--layers", type=int, default=None, help="text layers (default: the twin's 2)")
+    policy.add_argument("--copy-steps", type=int, default=0, help="copy pre-training steps (default 0)")
+    policy.add_argument("--copy-lr", type=float, default=1e-3)
     check = sub.add_parser("step0", help="sample the warmed policy and print the step-0 check")
     check.add_argument("model", type=Path)
     check.add_argument("--data-dir", type=Path, required=True)
@@ -477,11 +510,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress(sys.stdin, sys.stdout, args.tag)
         return 0
     if args.command == "data":
-        logger.info("data: %s", write_data(args.out, seed=args.seed, n_train=args.train, n_test=args.test))
+        written = write_data(
+            args.out, seed=args.seed, n_train=args.train, n_test=args.test, n_warmup=args.warmup
+        )
+        logger.info("data: %s", written)
     elif args.command == "policy":
         summary = build_warmed_policy(
             args.out, args.data_dir, args.problems, mix=args.mix, steps=args.steps, lr=args.lr,
-            batch_size=args.batch_size, seed=args.seed,
+            batch_size=args.batch_size, seed=args.seed, layers=args.layers, copy_steps=args.copy_steps,
+            copy_lr=args.copy_lr,
         )  # fmt: skip
         logger.info("warmed policy: %s", summary)
     elif args.command == "step0":

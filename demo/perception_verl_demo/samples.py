@@ -51,8 +51,12 @@ def _right_triangle(canvas: ImageDraw.ImageDraw) -> None:
 def _parallelogram(canvas: ImageDraw.ImageDraw) -> None:
     canvas.polygon([(40, 150), (160, 150), (200, 60), (80, 60)], outline="black", width=2)
     for xy, text in (
-        ((28, 152), "J"), ((164, 152), "K"), ((204, 52), "L"), ((68, 52), "M"),
-        ((84, 156), "3f - 6"), ((120, 40), "2f + 4"),
+        ((28, 152), "J"),
+        ((164, 152), "K"),
+        ((204, 52), "L"),
+        ((68, 52), "M"),
+        ((84, 156), "3f - 6"),
+        ((120, 40), "2f + 4"),
     ):
         canvas.text(xy, text, fill="black")
 

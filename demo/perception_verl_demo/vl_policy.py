@@ -61,8 +61,13 @@ class WarmupExample:
     weight: float = 1.0
 
 
-def build_vl_policy(out: Path, corpus: Sequence[str], *, seed: int = 0, vocab_size: int = 1024) -> dict:
-    """Save a random tiny Qwen2.5-VL, its tokenizer (trained on ``corpus``) and processor at ``out``."""
+def build_vl_policy(
+    out: Path, corpus: Sequence[str], *, seed: int = 0, vocab_size: int = 1024, layers: int | None = None
+) -> dict:
+    """Save a random tiny Qwen2.5-VL, its tokenizer (trained on ``corpus``) and processor at ``out``.
+
+    ``layers`` overrides the text model's depth (:data:`TEXT_SHAPE`: 2); every other shape stays.
+    """
     import torch
     from transformers import (
         AutoTokenizer,
@@ -89,6 +94,7 @@ def build_vl_policy(out: Path, corpus: Sequence[str], *, seed: int = 0, vocab_si
     config = Qwen2_5_VLConfig(
         text_config={
             **TEXT_SHAPE,
+            **({"num_hidden_layers": layers} if layers else {}),
             "vocab_size": len(tokenizer),
             "rope_parameters": {"rope_type": "default", "mrope_section": MROPE_SECTION, "rope_theta": 1e6},
             "tie_word_embeddings": True,

@@ -28,6 +28,8 @@ SMALLEST = {
     "MINI_BATCH": "2",
     "MINI_N": "4",
     "MINI_RESPONSE": "96",
+    "MINI_WARMUP_PROBLEMS": "10",
+    "MINI_COPY_STEPS": "20",
     "MINI_WARMUP_STEPS": "40",
     "MINI_WARMUP_BATCH": "16",
     "MINI_STEP0_PROBLEMS": "2",
