@@ -28,7 +28,9 @@
 # Environment: SEED (0), OUT_DIR, JUDGE_URL / JUDGE_MODEL (label with a served judge; default: lexical),
 # MINI_TRAIN (200) / MINI_TEST (50) problems, MINI_STEPS (GRPO steps per arm, 25), MINI_BATCH (prompts per
 # step, 8), MINI_N (rollouts per prompt, 8), MINI_LR (1e-4), MINI_RESPONSE (max response tokens, 160),
-# MINI_WARMUP_PROBLEMS (2000), MINI_LAYERS (4), MINI_COPY_STEPS (1200), MINI_COPY_LR (1e-3),
+# MINI_WARMUP_PROBLEMS (2000), MINI_LAYERS (4), MINI_COPY_STEPS (most copy pre-training steps, 3000),
+# MINI_COPY_TARGET (anneal copy pre-training once under this loss, 0.3), MINI_COPY_ANNEAL (its steps of
+# learning-rate decay to 0 then, 600), MINI_COPY_LR (1e-3),
 # MINI_WARMUP_STEPS (600), MINI_WARMUP_BATCH (32), MINI_WARMUP_LR (1e-3), MINI_MIX (2:1:4:2),
 # MINI_STEP0_PROBLEMS (16), MINI_STEP0_N (8), MINI_STEP0_STRICT (1: a failed step-0 check stops the chain),
 # MINI_UNTIL (stop after this stage, e.g. policy), PYTHON (.venv-engine/bin/python: data, policy, training,
@@ -53,7 +55,9 @@ MINI_LR="${MINI_LR:-1e-4}"
 MINI_RESPONSE="${MINI_RESPONSE:-160}"
 MINI_WARMUP_PROBLEMS="${MINI_WARMUP_PROBLEMS:-2000}"
 MINI_LAYERS="${MINI_LAYERS:-4}"
-MINI_COPY_STEPS="${MINI_COPY_STEPS:-1200}"
+MINI_COPY_STEPS="${MINI_COPY_STEPS:-3000}"
+MINI_COPY_TARGET="${MINI_COPY_TARGET:-0.3}"
+MINI_COPY_ANNEAL="${MINI_COPY_ANNEAL:-600}"
 MINI_COPY_LR="${MINI_COPY_LR:-1e-3}"
 MINI_WARMUP_STEPS="${MINI_WARMUP_STEPS:-600}"
 MINI_WARMUP_BATCH="${MINI_WARMUP_BATCH:-32}"
@@ -108,7 +112,7 @@ SETTINGS="$(settings_json seed "$SEED" train "$MINI_TRAIN" test "$MINI_TEST" ste
     batch "$MINI_BATCH" n "$MINI_N" lr "$MINI_LR" response "$MINI_RESPONSE" warmup_steps "$MINI_WARMUP_STEPS" \
     warmup_batch "$MINI_WARMUP_BATCH" warmup_lr "$MINI_WARMUP_LR" mix "$MINI_MIX" \
     warmup_problems "$MINI_WARMUP_PROBLEMS" layers "$MINI_LAYERS" copy_steps "$MINI_COPY_STEPS" \
-    copy_lr "$MINI_COPY_LR" \
+    copy_target "$MINI_COPY_TARGET" copy_anneal "$MINI_COPY_ANNEAL" copy_lr "$MINI_COPY_LR" \
     acc_only_weight "$ACC_ONLY_WEIGHT" extra "${EXTRA_OVERRIDES[*]:-}")"
 if [[ -f "$OUT_DIR/settings.json" ]] && [[ "$(cat "$OUT_DIR/settings.json")" != "$SETTINGS" ]]; then
     printf 'error: %s was made with other settings:\n  %s\nnow:\n  %s\nuse another OUT_DIR\n' \
@@ -165,7 +169,7 @@ stage_policy() {
     "$PYTHON" -m perception_verl_demo.miniature policy "$POLICY" --data-dir "$DATA" --problems "$PROBLEMS" \
         --mix "$MINI_MIX" --steps "$MINI_WARMUP_STEPS" --batch-size "$MINI_WARMUP_BATCH" \
         --lr "$MINI_WARMUP_LR" --seed "$SEED" --layers "$MINI_LAYERS" --copy-steps "$MINI_COPY_STEPS" \
-        --copy-lr "$MINI_COPY_LR"
+        --copy-target "$MINI_COPY_TARGET" --copy-anneal "$MINI_COPY_ANNEAL" --copy-lr "$MINI_COPY_LR"
 }
 
 stage_step0() {

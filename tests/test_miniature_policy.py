@@ -14,7 +14,8 @@ pytest.importorskip("transformers")
 from perception_verl_demo.fast_vl import pretrain_copy  # noqa: E402
 from perception_verl_demo.vl_policy import TEXT_SHAPE, build_vl_policy  # noqa: E402
 
-CORPUS = [f"Triangle {a}{b}{c} has {a}{b} = {n}." for a, b, c, n in zip("BCDE", "FGHJ", "KLMN", range(3, 7))]
+NAMES = zip("BCDE", "FGHJ", "KLMN", range(3, 7), strict=True)
+CORPUS = [f"Triangle {a}{b}{c} has {a}{b} = {n}." for a, b, c, n in NAMES]
 
 
 @pytest.fixture(scope="module")
@@ -58,3 +59,11 @@ def test_copy_pretraining_learns_to_repeat_and_leaves_the_vision_tower(policy) -
 def test_copy_pretraining_refuses_an_empty_pool(policy) -> None:
     with pytest.raises(ValueError, match="token ids"):
         pretrain_copy(policy, [], steps=1, lr=1e-3)
+
+
+def test_copy_pretraining_stops_at_its_target_loss(policy) -> None:
+    summary = pretrain_copy(
+        policy, list(range(20, 50)), steps=400, lr=1e-3, target_loss=100.0, anneal_steps=10, batch_size=4
+    )
+    assert summary["copy_anneal_from"] == 50 and summary["copy_steps"] == 60
+    assert summary["copy_max_steps"] == 400

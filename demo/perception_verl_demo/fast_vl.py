@@ -154,6 +154,8 @@ def pretrain_copy(
     *,
     steps: int,
     lr: float,
+    target_loss: float = 0.0,
+    anneal_steps: int = 0,
     batch_size: int = 64,
     span: tuple[int, int] = (8, 32),
     seed: int = 0,
@@ -161,10 +163,13 @@ def pretrain_copy(
     """Teach the text model at ``out`` (saved in place) to copy: the stand-in for pretraining.
 
     A pretrained VLM restates what its prompt says; a random tiny one cannot, and a warm-up on a few
-    hundred problems teaches it to recall those problems, not to copy. Each step draws ``batch_size``
-    random spans of ``token_ids`` (length in ``span``) after a 4-token lead and trains the model to
-    repeat the span (loss on the repeat only), text-only positions, AdamW with a 100-step linear warm-up
-    and a cosine decay to 0 (gradient clip 1.0); the vision tower is not touched.
+    thousand problems teaches it to half-recall them, not to copy. Each step draws ``batch_size`` random
+    spans of ``token_ids`` (length in ``span``) after a 4-token lead and trains the model to repeat the
+    span (loss on the repeat only), text-only positions, AdamW at ``lr`` after a 100-step linear warm-up
+    (gradient clip 1.0); the vision tower is not touched. Copying arrives as a sudden drop of the loss
+    after a plateau whose length varies with the seed, so once the mean loss of the last 50 steps is under
+    ``target_loss`` (or after ``steps``) the run goes on for ``anneal_steps`` with the learning rate
+    decaying to 0 (cosine), which settles the skill so the warm-up that follows does not undo it.
     """
     import math
 
@@ -172,20 +177,27 @@ def pretrain_copy(
 
     if not token_ids:
         raise ValueError("pretrain_copy needs token ids to draw spans from")
+    if steps < 1 or anneal_steps < 0:
+        raise ValueError(f"pretrain_copy needs steps >= 1 and anneal_steps >= 0, got {steps}, {anneal_steps}")
     _, model = _load(Path(out))
     generator = torch.Generator().manual_seed(seed)
     pool = torch.tensor(sorted(set(token_ids)))
     trainable = [p for name, p in model.named_parameters() if not name.startswith("model.visual.")]
     optimizer = torch.optim.AdamW(trainable, lr=lr)
+    annealing_from: list[int] = []
 
     def factor(step: int) -> float:
-        return min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * step / max(1, steps)))
+        if annealing_from:
+            done = step - annealing_from[0]
+            return 0.5 * (1 + math.cos(math.pi * min(done, anneal_steps) / max(1, anneal_steps)))
+        return min(1.0, (step + 1) / 100)
 
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     lead = 4
     model.train()
     losses: list[float] = []
-    for step in range(steps):
+    step = 0
+    while not annealing_from or step < annealing_from[0] + anneal_steps:
         length = int(torch.randint(span[0], span[1] + 1, (1,), generator=generator))
         draw = pool[torch.randint(len(pool), (batch_size, lead + length), generator=generator)]
         ids = torch.cat([draw, draw[:, lead:]], dim=1)
@@ -199,13 +211,21 @@ def pretrain_copy(
         schedule.step()
         optimizer.zero_grad()
         losses.append(float(loss.detach()))
-        _report("copy pre-training", step, steps, losses)
+        _report("copy pre-training", step, steps + anneal_steps, losses)
+        step += 1
+        reached = len(losses) >= 50 and sum(losses[-50:]) / 50 < target_loss
+        if not annealing_from and (reached or step == steps):
+            annealing_from.append(step)
+            logger.info("copy pre-training: step %d, loss %.3f; annealing %d steps", step, loss, anneal_steps)
     model.eval()
     model.save_pretrained(str(out))
-    tail = losses[-max(1, min(50, steps)) :]
+    tail = losses[-max(1, min(50, len(losses))) :]
     return {
-        "copy_steps": steps,
+        "copy_steps": len(losses),
+        "copy_max_steps": steps,
+        "copy_anneal_from": annealing_from[0],
         "copy_lr": lr,
+        "copy_target_loss": target_loss,
         "copy_first_loss": losses[0] if losses else None,
         "copy_last_loss": sum(tail) / len(tail) if losses else None,
     }

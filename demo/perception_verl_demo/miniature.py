@@ -98,6 +98,8 @@ def build_warmed_policy(
     layers: int | None = None,
     copy_steps: int = 0,
     copy_lr: float = 1e-3,
+    copy_target: float = 0.0,
+    copy_anneal: int = 0,
 ) -> dict[str, Any]:
     """Build the tiny VL policy (tokenizer trained on the prompts and responses), teach it to copy
     (``copy_steps``, :func:`~perception_verl_demo.fast_vl.pretrain_copy`), then warm it on the mode mix
@@ -124,7 +126,15 @@ def build_warmed_policy(
 
         tokenizer = AutoTokenizer.from_pretrained(str(out))
         ids = {i for text in corpus for i in tokenizer(text, add_special_tokens=False)["input_ids"]}
-        copied = pretrain_copy(out, sorted(ids), steps=copy_steps, lr=copy_lr, seed=seed)
+        copied = pretrain_copy(
+            out,
+            sorted(ids),
+            steps=copy_steps,
+            lr=copy_lr,
+            target_loss=copy_target,
+            anneal_steps=copy_anneal,
+            seed=seed,
+        )
         logger.info("copy pre-training: %s", copied)
     examples = [
         WarmupExample(rows[r.problem_id]["prompt"], rows[r.problem_id]["images"], r.text, r.weight)
@@ -488,6 +498,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     policy.add_argument("--layers", type=int, default=None, help="text layers (default: the twin's 2)")
     policy.add_argument("--copy-steps", type=int, default=0, help="copy pre-training steps (default 0)")
     policy.add_argument("--copy-lr", type=float, default=1e-3)
+    policy.add_argument("--copy-target", type=float, default=0.0, help="anneal once under this loss")
+    policy.add_argument("--copy-anneal", type=int, default=0, help="steps of lr decay to 0 after the target")
     check = sub.add_parser("step0", help="sample the warmed policy and print the step-0 check")
     check.add_argument("model", type=Path)
     check.add_argument("--data-dir", type=Path, required=True)
@@ -518,7 +530,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary = build_warmed_policy(
             args.out, args.data_dir, args.problems, mix=args.mix, steps=args.steps, lr=args.lr,
             batch_size=args.batch_size, seed=args.seed, layers=args.layers, copy_steps=args.copy_steps,
-            copy_lr=args.copy_lr,
+            copy_lr=args.copy_lr, copy_target=args.copy_target,
+            copy_anneal=args.copy_anneal,
         )  # fmt: skip
         logger.info("warmed policy: %s", summary)
     elif args.command == "step0":
