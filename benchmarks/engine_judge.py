@@ -14,8 +14,9 @@ constrained to the verdict format (in the server's dialect: vLLM ``structured_ou
 1. **Cached-token share by layout**, from the server's own counters of prompt tokens looked up / found
    in its prefix cache (vLLM ``vllm:prefix_cache_queries`` / ``_hits``; SGLang
    ``sglang:prompt_tokens_total`` / ``sglang:cached_tokens_total``), one batch per layout of
-   :mod:`_layouts` over the distinct (annotations, response) pairs, each batch from a clean cache (vLLM:
-   a ``cache_salt`` of its own; SGLang: its radix cache flushed first), ``--cap`` requests in flight.
+   :mod:`tests.support.layouts` over the distinct (annotations, response) pairs, each batch from a clean
+   cache (vLLM: a ``cache_salt`` of its own; SGLang: its radix cache flushed first), ``--cap`` requests
+   in flight.
    ``ceiling`` is the share a prefix cache could reach at best with requests sent one at a time (whole
    blocks shared with any earlier prompt of the batch, counted with the server's own tokenizer and chat
    template; SGLang's radix cache shares single tokens: block 1).
@@ -44,11 +45,11 @@ from typing import Any
 
 from benchmarks import _common
 from benchmarks._baseline import naive_verdicts
-from benchmarks._layouts import LAYOUTS, layout_messages
 from perception_verl.client.chat import ChatClientConfig
 from perception_verl.client.dialects import regex_fields
 from perception_verl.judge.prompt import verdict_regex
 from perception_verl.judge.sglang import OpenAIChatJudge, OpenAIChatJudgeConfig
+from tests.support.layouts import LAYOUTS, layout_messages
 from tests.support.prefix_reuse import measure_prefix_reuse
 from tests.support.sglang_server import SGLangServer, flush_cache, start_tiny_sglang_judge
 from tests.support.vllm_server import VLLMServer, start_tiny_judge
