@@ -31,7 +31,7 @@
 # MINI_WARMUP_PROBLEMS (2000), MINI_LAYERS (4), MINI_COPY_STEPS (most copy pre-training steps, 3000),
 # MINI_COPY_TARGET (anneal copy pre-training once under this loss, 0.3), MINI_COPY_ANNEAL (its steps of
 # learning-rate decay to 0 then, 600), MINI_COPY_LR (1e-3),
-# MINI_WARMUP_STEPS (600), MINI_WARMUP_BATCH (32), MINI_WARMUP_LR (1e-3), MINI_MIX (2:1:4:2),
+# MINI_WARMUP_STEPS (600), MINI_WARMUP_BATCH (32), MINI_WARMUP_LR (1e-3), MINI_MIX (4:1:6:3),
 # MINI_STEP0_PROBLEMS (16), MINI_STEP0_N (8), MINI_STEP0_STRICT (1: a failed step-0 check stops the chain),
 # MINI_UNTIL (stop after this stage, e.g. policy), PYTHON (.venv-engine/bin/python: data, policy, training,
 # evaluation), ANALYSIS_PYTHON (.venv/bin/python: scoring, labels, McNemar, report). Extra arguments are
@@ -62,7 +62,7 @@ MINI_COPY_LR="${MINI_COPY_LR:-1e-3}"
 MINI_WARMUP_STEPS="${MINI_WARMUP_STEPS:-600}"
 MINI_WARMUP_BATCH="${MINI_WARMUP_BATCH:-32}"
 MINI_WARMUP_LR="${MINI_WARMUP_LR:-1e-3}"
-MINI_MIX="${MINI_MIX:-2:1:4:2}"
+MINI_MIX="${MINI_MIX:-4:1:6:3}"
 MINI_STEP0_PROBLEMS="${MINI_STEP0_PROBLEMS:-16}"
 MINI_STEP0_N="${MINI_STEP0_N:-8}"
 MINI_STEP0_STRICT="${MINI_STEP0_STRICT:-1}"
