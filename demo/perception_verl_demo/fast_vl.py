@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 from collections.abc import Sequence
 from pathlib import Path
@@ -148,6 +149,15 @@ def warm_up_cached(
     }
 
 
+def _copy_lr_factor(step: int, anneal_from: int | None, anneal_steps: int) -> float:
+    """The copy pre-training's learning-rate factor: a 100-step linear warm-up, then 1 until the anneal
+    starts at ``anneal_from``, then a cosine decay to 0 over ``anneal_steps`` (pure)."""
+    if anneal_from is None:
+        return min(1.0, (step + 1) / 100)
+    done = min(step - anneal_from, anneal_steps)
+    return 0.5 * (1 + math.cos(math.pi * done / max(1, anneal_steps)))
+
+
 def pretrain_copy(
     out: Path,
     token_ids: Sequence[int],
@@ -171,8 +181,6 @@ def pretrain_copy(
     ``target_loss`` (or after ``steps``) the run goes on for ``anneal_steps`` with the learning rate
     decaying to 0 (cosine), which settles the skill so the warm-up that follows does not undo it.
     """
-    import math
-
     import torch
 
     if not token_ids:
@@ -184,20 +192,14 @@ def pretrain_copy(
     pool = torch.tensor(sorted(set(token_ids)))
     trainable = [p for name, p in model.named_parameters() if not name.startswith("model.visual.")]
     optimizer = torch.optim.AdamW(trainable, lr=lr)
-    annealing_from: list[int] = []
-
-    def factor(step: int) -> float:
-        if annealing_from:
-            done = step - annealing_from[0]
-            return 0.5 * (1 + math.cos(math.pi * min(done, anneal_steps) / max(1, anneal_steps)))
-        return min(1.0, (step + 1) / 100)
-
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     lead = 4
     model.train()
     losses: list[float] = []
+    anneal_from: int | None = None
     step = 0
-    while not annealing_from or step < annealing_from[0] + anneal_steps:
+    while anneal_from is None or step < anneal_from + anneal_steps:
+        for group in optimizer.param_groups:
+            group["lr"] = lr * _copy_lr_factor(step, anneal_from, anneal_steps)
         length = int(torch.randint(span[0], span[1] + 1, (1,), generator=generator))
         draw = pool[torch.randint(len(pool), (batch_size, lead + length), generator=generator)]
         ids = torch.cat([draw, draw[:, lead:]], dim=1)
@@ -208,14 +210,13 @@ def pretrain_copy(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         optimizer.step()
-        schedule.step()
         optimizer.zero_grad()
         losses.append(float(loss.detach()))
         _report("copy pre-training", step, steps + anneal_steps, losses)
         step += 1
         reached = len(losses) >= 50 and sum(losses[-50:]) / 50 < target_loss
-        if not annealing_from and (reached or step == steps):
-            annealing_from.append(step)
+        if anneal_from is None and (reached or step == steps):
+            anneal_from = step
             logger.info("copy pre-training: step %d, loss %.3f; annealing %d steps", step, loss, anneal_steps)
     model.eval()
     model.save_pretrained(str(out))
@@ -223,7 +224,7 @@ def pretrain_copy(
     return {
         "copy_steps": len(losses),
         "copy_max_steps": steps,
-        "copy_anneal_from": annealing_from[0],
+        "copy_anneal_from": anneal_from,
         "copy_lr": lr,
         "copy_target_loss": target_loss,
         "copy_first_loss": losses[0] if losses else None,
