@@ -96,3 +96,27 @@ def test_score_sample_reads_a_response(problems) -> None:
     assert (scored.mode, scored.format, scored.correct) == ("perceptive", 1.0, False)
     scored = score_sample(problem, "The answer is " + problem.answer)
     assert scored.format == 0.0 and scored.mode == "terse"
+
+
+def test_perceptive_statement_is_the_prompts_tokens(problems, tmp_path) -> None:
+    """On its own line the restated clause tokenizes as in the prompt (after the image), so the tiny
+    policy copies tokens one for one; after a space the first name would be another token."""
+    pytest.importorskip("transformers")
+    from transformers import AutoTokenizer
+
+    from perception_verl_demo.tiny_tokenizer import build_tiny_tokenizer
+
+    texts = [p.problem.replace("<image>", "") for p in problems]
+    texts += [response(p, mode, True) for p in problems for mode in MODES]
+    tokenizer = AutoTokenizer.from_pretrained(str(build_tiny_tokenizer(tmp_path, 1024, texts)))
+
+    def ids(text: str) -> list[int]:
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    for problem in problems[:10]:
+        statement = ids(problem.statement)
+        prompt = ids(problem.problem.replace("<image>", ""))
+        restated = ids(response(problem, "perceptive", True))
+        assert prompt[: len(statement)] == statement
+        assert any(restated[k : k + len(statement)] == statement for k in range(len(restated)))
+    assert ids(" " + problems[0].statement)[0] != ids(problems[0].statement)[0]

@@ -55,10 +55,13 @@ def policy_format(think: str, answer: str) -> str:
 
 def perceptive_response(problem: GeometryProblem, correct: bool) -> str:
     """Restates the problem's statement of its facts (every annotated fact), then reasons to the right
-    or a wrong answer. The statement is the problem text's own clause, so a tiny policy can copy it."""
+    or a wrong answer. The statement is the problem text's own clause, so a tiny policy can copy it; it
+    stands on a line of its own because in the prompt it follows the image, not a space, and the tiny
+    byte-level tokenizer splits ``" KBSM"`` and ``"KBSM"`` differently: on its own line the restated
+    clause is the prompt's tokens, one for one."""
     reasoning = problem.reasoning if correct else problem.wrong_reasoning
     return policy_format(
-        f"{PERCEPTIVE_OPENER} {problem.statement} {reasoning}",
+        f"{PERCEPTIVE_OPENER}\n{problem.statement}\n{reasoning}",
         problem.answer if correct else problem.wrong_answer,
     )
 
