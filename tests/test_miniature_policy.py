@@ -67,3 +67,15 @@ def test_copy_pretraining_stops_at_its_target_loss(policy) -> None:
     )
     assert summary["copy_anneal_from"] == 50 and summary["copy_steps"] == 60
     assert summary["copy_max_steps"] == 400
+
+
+def test_small_alphabet_rows_repeat_their_tokens() -> None:
+    from perception_verl_demo.fast_vl import _copy_draw
+
+    pool = torch.arange(100, 400)
+    draw = _copy_draw(pool, 8, 40, 0.5, torch.Generator().manual_seed(0))
+    assert draw.shape == (8, 40) and bool(torch.isin(draw, pool).all())
+    distinct = [len(set(row.tolist())) for row in draw]
+    # the first half draws from 3 to 8 tokens each; the rest from the whole pool (40 draws of 300)
+    assert all(n <= 8 for n in distinct[:4]) and all(n > 20 for n in distinct[4:])
+    assert all(len(set(row.tolist())) > 20 for row in _copy_draw(pool, 4, 40, 0.0, torch.Generator()))

@@ -168,6 +168,7 @@ def pretrain_copy(
     anneal_steps: int = 0,
     batch_size: int = 64,
     span: tuple[int, int] = (8, 32),
+    small_alphabet: float = 0.0,
     seed: int = 0,
 ) -> dict:
     """Teach the text model at ``out`` (saved in place) to copy: the stand-in for pretraining.
@@ -175,7 +176,9 @@ def pretrain_copy(
     A pretrained VLM restates what its prompt says; a random tiny one cannot, and a warm-up on a few
     thousand problems teaches it to half-recall them, not to copy. Each step draws ``batch_size`` random
     spans of ``token_ids`` (length in ``span``) after a 4-token lead and trains the model to repeat the
-    span (loss on the repeat only), text-only positions, AdamW at ``lr`` after a 100-step linear warm-up
+    span (loss on the repeat only); a ``small_alphabet`` share of the rows draws its span from only 3 to 8
+    tokens, so tokens repeat inside it as letters do in ``KBSM ... KB = 10`` and the model must copy by
+    position, not by the token before. Text-only positions, AdamW at ``lr`` after a 100-step linear warm-up
     (gradient clip 1.0); the vision tower is not touched. Copying arrives as a sudden drop of the loss
     after a plateau whose length varies with the seed, so once the mean loss of the last 50 steps is under
     ``target_loss`` (or after ``steps``) the run goes on for ``anneal_steps`` with the learning rate
@@ -201,7 +204,7 @@ def pretrain_copy(
         for group in optimizer.param_groups:
             group["lr"] = lr * _copy_lr_factor(step, anneal_from, anneal_steps)
         length = int(torch.randint(span[0], span[1] + 1, (1,), generator=generator))
-        draw = pool[torch.randint(len(pool), (batch_size, lead + length), generator=generator)]
+        draw = _copy_draw(pool, batch_size, lead + length, small_alphabet, generator)
         ids = torch.cat([draw, draw[:, lead:]], dim=1)
         labels = torch.full_like(ids, -100)
         labels[:, lead + length :] = ids[:, lead + length :]
@@ -227,9 +230,23 @@ def pretrain_copy(
         "copy_anneal_from": anneal_from,
         "copy_lr": lr,
         "copy_target_loss": target_loss,
+        "copy_small_alphabet": small_alphabet,
         "copy_first_loss": losses[0] if losses else None,
         "copy_last_loss": sum(tail) / len(tail) if losses else None,
     }
+
+
+def _copy_draw(pool: Any, rows: int, length: int, small_alphabet: float, generator: Any) -> Any:
+    """``rows`` random token rows of ``length`` from ``pool``; the first ``small_alphabet`` share of the
+    rows each draw from their own random 3 to 8 tokens of the pool."""
+    import torch
+
+    draw = pool[torch.randint(len(pool), (rows, length), generator=generator)]
+    for row in range(round(rows * small_alphabet)):
+        size = int(torch.randint(3, 9, (1,), generator=generator))
+        alphabet = pool[torch.randperm(len(pool), generator=generator)[:size]]
+        draw[row] = alphabet[torch.randint(len(alphabet), (length,), generator=generator)]
+    return draw
 
 
 class Sampler:
