@@ -26,11 +26,14 @@
 #   report     perception-verl eval-report per arm, then results.json, report.md and the overlay plots
 #
 # Environment: SEED (0), OUT_DIR, JUDGE_URL / JUDGE_MODEL (label with a served judge; default: lexical),
+# MINI_ARMS (the arms to train, "acc_only perception_r1"; CI's smallest chain trains one and compares it
+# with the base policy only, so the target is not checked),
 # MINI_TRAIN (200) / MINI_TEST (50) problems, MINI_STEPS (GRPO steps per arm, 25), MINI_BATCH (prompts per
 # step, 8), MINI_N (rollouts per prompt, 8), MINI_LR (1e-4), MINI_RESPONSE (max response tokens, 160),
 # MINI_WARMUP_PROBLEMS (2000), MINI_LAYERS (4), MINI_COPY_STEPS (most copy pre-training steps, 3000),
 # MINI_COPY_TARGET (anneal copy pre-training once under this loss, 0.3), MINI_COPY_ANNEAL (its steps of
-# learning-rate decay to 0 then, 600), MINI_COPY_LR (1e-3),
+# learning-rate decay to 0 then, 600), MINI_COPY_LR (1e-3), MINI_COPY_ALPHABET (share of copy spans drawn
+# from 3-8 tokens, so tokens repeat in them as letters do in geometry names, 0.5),
 # MINI_WARMUP_STEPS (600), MINI_WARMUP_BATCH (32), MINI_WARMUP_LR (1e-3), MINI_MIX (4:1:6:3),
 # MINI_STEP0_PROBLEMS (16), MINI_STEP0_N (8), MINI_STEP0_STRICT (1: a failed step-0 check stops the chain),
 # MINI_UNTIL (stop after this stage, e.g. policy), PYTHON (.venv-engine/bin/python: data, policy, training,
@@ -46,6 +49,7 @@ PYTHON="${PYTHON:-$REPO/.venv-engine/bin/python}"
 # which the engine environment leaves out).
 ANALYSIS_PYTHON="${ANALYSIS_PYTHON:-$REPO/.venv/bin/python}"
 [[ -x "$ANALYSIS_PYTHON" ]] || ANALYSIS_PYTHON="$PYTHON"
+MINI_ARMS="${MINI_ARMS:-acc_only perception_r1}"
 MINI_TRAIN="${MINI_TRAIN:-200}"
 MINI_TEST="${MINI_TEST:-50}"
 MINI_STEPS="${MINI_STEPS:-25}"
@@ -59,6 +63,7 @@ MINI_COPY_STEPS="${MINI_COPY_STEPS:-3000}"
 MINI_COPY_TARGET="${MINI_COPY_TARGET:-0.3}"
 MINI_COPY_ANNEAL="${MINI_COPY_ANNEAL:-600}"
 MINI_COPY_LR="${MINI_COPY_LR:-1e-3}"
+MINI_COPY_ALPHABET="${MINI_COPY_ALPHABET:-0.5}"
 MINI_WARMUP_STEPS="${MINI_WARMUP_STEPS:-600}"
 MINI_WARMUP_BATCH="${MINI_WARMUP_BATCH:-32}"
 MINI_WARMUP_LR="${MINI_WARMUP_LR:-1e-3}"
@@ -96,8 +101,18 @@ mkdir -p "$OUT_DIR/.stages" "$OUT_DIR/logs"
 DATA="$OUT_DIR/data"
 POLICY="$OUT_DIR/policy"
 PROBLEMS="$OUT_DIR/source/problems.json"
-STAGES=(data policy step0 arm_acc_only arm_perception_r1 eval_base eval_acc_only eval_perception_r1 score label
-    compare report)
+# The trained arms: both (the experiment) or one (CI's smallest chain), in the canonical order.
+ARMS=()
+for arm in acc_only perception_r1; do [[ " $MINI_ARMS " == *" $arm "* ]] && ARMS+=("$arm"); done
+read -r -a ASKED <<<"$MINI_ARMS"
+if [[ ${#ARMS[@]} -eq 0 || ${#ASKED[@]} -ne ${#ARMS[@]} ]]; then
+    printf 'error: MINI_ARMS=%q: name one or both of acc_only, perception_r1, each once\n' "$MINI_ARMS" >&2
+    exit 2
+fi
+STAGES=(data policy step0)
+for arm in "${ARMS[@]}"; do STAGES+=("arm_$arm"); done
+for arm in base "${ARMS[@]}"; do STAGES+=("eval_$arm"); done
+STAGES+=(score label compare report)
 CHAIN_START=$SECONDS
 
 # The settings of this run, written once (a re-run with other settings into the same OUT_DIR is refused).
@@ -113,7 +128,8 @@ SETTINGS="$(settings_json seed "$SEED" train "$MINI_TRAIN" test "$MINI_TEST" ste
     warmup_batch "$MINI_WARMUP_BATCH" warmup_lr "$MINI_WARMUP_LR" mix "$MINI_MIX" \
     warmup_problems "$MINI_WARMUP_PROBLEMS" layers "$MINI_LAYERS" copy_steps "$MINI_COPY_STEPS" \
     copy_target "$MINI_COPY_TARGET" copy_anneal "$MINI_COPY_ANNEAL" copy_lr "$MINI_COPY_LR" \
-    acc_only_weight "$ACC_ONLY_WEIGHT" extra "${EXTRA_OVERRIDES[*]:-}")"
+    copy_alphabet "$MINI_COPY_ALPHABET" arms "${ARMS[*]}" acc_only_weight "$ACC_ONLY_WEIGHT" \
+    extra "${EXTRA_OVERRIDES[*]:-}")"
 if [[ -f "$OUT_DIR/settings.json" ]] && [[ "$(cat "$OUT_DIR/settings.json")" != "$SETTINGS" ]]; then
     printf 'error: %s was made with other settings:\n  %s\nnow:\n  %s\nuse another OUT_DIR\n' \
         "$OUT_DIR" "$(cat "$OUT_DIR/settings.json")" "$SETTINGS" >&2
@@ -169,7 +185,8 @@ stage_policy() {
     "$PYTHON" -m perception_verl_demo.miniature policy "$POLICY" --data-dir "$DATA" --problems "$PROBLEMS" \
         --mix "$MINI_MIX" --steps "$MINI_WARMUP_STEPS" --batch-size "$MINI_WARMUP_BATCH" \
         --lr "$MINI_WARMUP_LR" --seed "$SEED" --layers "$MINI_LAYERS" --copy-steps "$MINI_COPY_STEPS" \
-        --copy-target "$MINI_COPY_TARGET" --copy-anneal "$MINI_COPY_ANNEAL" --copy-lr "$MINI_COPY_LR"
+        --copy-target "$MINI_COPY_TARGET" --copy-anneal "$MINI_COPY_ANNEAL" --copy-lr "$MINI_COPY_LR" \
+        --copy-small-alphabet "$MINI_COPY_ALPHABET"
 }
 
 stage_step0() {
@@ -235,7 +252,7 @@ stage_eval() {
 
 stage_score() {
     local arm
-    for arm in base acc_only perception_r1; do
+    for arm in base "${ARMS[@]}"; do
         "$ANALYSIS_PYTHON" -m perception_verl.cli eval-score --dump "$OUT_DIR/eval/$arm/dump" --data "$DATA/test.parquet" \
             --out "$OUT_DIR/eval/$arm/scored" --label "$arm" --no-progress
     done
@@ -243,7 +260,7 @@ stage_score() {
 
 stage_label() {
     local arm
-    for arm in base acc_only perception_r1; do
+    for arm in base "${ARMS[@]}"; do
         "$ANALYSIS_PYTHON" -m perception_verl.cli label-perception --generations "$OUT_DIR/eval/$arm/scored/generations.jsonl" \
             --out "$OUT_DIR/eval/$arm/perception_labels.jsonl" "${LABEL_JUDGE[@]}" --no-progress
     done
@@ -254,6 +271,7 @@ stage_compare() {
     mkdir -p "$OUT_DIR/compare"
     for pair in perception_r1:acc_only acc_only:base perception_r1:base; do
         a="${pair%%:*}" b="${pair##*:}"
+        [[ " base ${ARMS[*]} " == *" $a "* && " base ${ARMS[*]} " == *" $b "* ]] || continue
         "$ANALYSIS_PYTHON" -m perception_verl.cli eval-compare --run-a "$OUT_DIR/eval/$a/scored" \
             --run-b "$OUT_DIR/eval/$b/scored" --perception-a "$OUT_DIR/eval/$a/perception_labels.jsonl" \
             --perception-b "$OUT_DIR/eval/$b/perception_labels.jsonl" --strict --json \
@@ -264,22 +282,20 @@ stage_compare() {
 
 stage_report() {
     local arm
-    for arm in acc_only perception_r1; do
+    for arm in "${ARMS[@]}"; do
         "$ANALYSIS_PYTHON" -m perception_verl.cli eval-report --metrics "$OUT_DIR/arms/$arm/metrics.jsonl" \
             --out "$OUT_DIR/report/report_$arm" --title "Miniature, $arm arm (seed $SEED)"
     done
-    "$ANALYSIS_PYTHON" -m perception_verl_demo.miniature results "$OUT_DIR" --seed "$SEED" --judge "$JUDGE_NAME"
+    "$ANALYSIS_PYTHON" -m perception_verl_demo.miniature results "$OUT_DIR" --seed "$SEED" --judge "$JUDGE_NAME" \
+        --arms "${ARMS[@]}"
 }
 
 printf 'Perception-R1 in miniature: SEED=%s OUT_DIR=%s judge=%s\n' "$SEED" "$OUT_DIR" "$JUDGE_NAME"
 run_stage data stage_data
 run_stage policy stage_policy
 run_stage step0 stage_step0
-run_stage arm_acc_only stage_arm acc_only
-run_stage arm_perception_r1 stage_arm perception_r1
-run_stage eval_base stage_eval base
-run_stage eval_acc_only stage_eval acc_only
-run_stage eval_perception_r1 stage_eval perception_r1
+for arm in "${ARMS[@]}"; do run_stage "arm_$arm" stage_arm "$arm"; done
+for arm in base "${ARMS[@]}"; do run_stage "eval_$arm" stage_eval "$arm"; done
 run_stage score stage_score
 run_stage label stage_label
 run_stage compare stage_compare

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from perception_verl_demo.miniature import (
     ARMS,
     COMPARISONS,
+    check_trained,
+    comparisons_of,
     progress_line,
     render_report,
     step0_failures,
@@ -70,3 +74,22 @@ def test_report_page_has_the_tables() -> None:
     assert "| Perception-R1 | 0.500 | 0.900 | 1.000 | 0 |" in page
     assert "| Perception-R1 vs accuracy-only | 40 | 0 | 1.00e-09 | 3 | 4 | 1.000 |" in page
     assert "Target holds" in page
+
+
+def test_one_arm_runs_compare_with_base_and_leave_the_target_unchecked() -> None:
+    assert comparisons_of(["perception_r1"]) == (("perception_r1", "base"),)
+    assert comparisons_of(["acc_only", "perception_r1"]) == COMPARISONS
+    assert check_trained(["perception_r1", "acc_only"]) == ("acc_only", "perception_r1")
+    for bad in ([], ["perception_r1", "perception_r1"], ["grpo"]):
+        with pytest.raises(ValueError, match="one or both"):
+            check_trained(bad)
+    arms = {arm: row for arm, row in _arms(0.1, 0.05, 0.9).items() if arm != "acc_only"}
+    comparisons = {"perception_r1_vs_base": _comparisons((9, 0, 0.004), (3, 4, 1.0))["perception_r1_vs_base"]}
+    checked = target(arms, comparisons)
+    assert checked["holds"] is None and checked["clauses"] == {} and "acc_only" in checked["unchecked"]
+    page = render_report(
+        {"seed": 0, "judge": "lexical", "arms": arms, "comparisons": comparisons, "target": checked,
+         "step0": None}
+    )  # fmt: skip
+    assert "accuracy-only" not in page and "| Perception-R1 vs base policy | 9 | 0 |" in page
+    assert "Target not checked" in page and "report_perception_r1" in page
