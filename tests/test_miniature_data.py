@@ -135,3 +135,36 @@ def test_warmup_problems_are_built_from_the_validation_split(tmp_path) -> None:
     rows = pq.read_table(out / "warmup.parquet").to_pylist()
     assert [row["extra_info"]["id"] for row in rows] == [str(p.id) for p in problems["warmup"]]
     assert len(pq.read_table(out / "test.parquet")) == 5
+
+
+class _ScriptedSampler:
+    """A stand-in for trained weights: restates the facts after the forced opener for the problems in
+    ``copies``, miscopies every digit for the others (the real sampler's forced-prefix path is run by
+    the chain test)."""
+
+    def __init__(self, problems, copies) -> None:
+        self.problems = problems
+        self.copies = copies
+
+    def sample(self, prompt, images, *, n, temperature, max_new_tokens, prefix):
+        (problem,) = [p for p in self.problems if p.statement in prompt[-1]["content"]]
+        assert n == 1 and temperature == 0 and images and prefix.endswith("The figure shows:\n")
+        shifted = str.maketrans("0123456789", "1234567890")
+        statement = problem.statement if problem.id in self.copies else problem.statement.translate(shifted)
+        return [f"{prefix}{statement}\nso it is done."]
+
+
+def test_copy_check_counts_held_out_problems_stating_every_fact(tmp_path) -> None:
+    from perception_verl.cli import main
+    from perception_verl_demo.miniature import copy_check, read_problems, write_data
+
+    write_data(tmp_path / "src", seed=3, n_train=10, n_test=6)
+    source = ["--source", str(tmp_path / "src" / "geometry3k"), "--annotations"]
+    args = [*source, str(tmp_path / "src" / "annotations.parquet"), "--out-dir", str(tmp_path / "data")]
+    assert main(["build-geometry3k", *args, "--no-progress"]) == 0
+    held_out = read_problems(tmp_path / "src" / "problems.json")["test"]
+    sampler = _ScriptedSampler(held_out, {p.id for p in held_out[:4]})
+    checked = copy_check(
+        sampler, tmp_path / "data", tmp_path / "src" / "problems.json", split="test", max_new_tokens=64
+    )
+    assert checked == {"split": "test", "problems": 6, "states_every_fact": 4, "rate": 4 / 6}

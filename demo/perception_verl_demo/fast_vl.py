@@ -265,8 +265,10 @@ class Sampler:
         temperature: float,
         max_new_tokens: int,
         seed: int = 0,
+        prefix: str = "",
     ) -> list[str]:
-        """``n`` responses (temperature 0: greedy), each up to ``max_new_tokens`` or the end token."""
+        """``n`` responses (temperature 0: greedy), each up to ``max_new_tokens`` or the end token; with
+        a ``prefix``, each response starts with it (forced) and goes on from there."""
         import torch
         from transformers import DynamicCache
 
@@ -274,6 +276,12 @@ class Sampler:
 
         model, tokenizer = self.model, self.processor.tokenizer
         encoded = encode(self.processor, prompt, images, model)
+        if prefix:
+            forced = torch.tensor([tokenizer(prefix, add_special_tokens=False)["input_ids"]])
+            encoded["input_ids"] = torch.cat([encoded["input_ids"], forced], dim=1)
+            encoded["mm_token_type_ids"] = torch.cat(
+                [encoded["mm_token_type_ids"], torch.zeros_like(forced)], dim=1
+            )
         embeds = prompt_embeddings(model, encoded).expand(n, -1, -1).contiguous()
         ids = encoded["input_ids"]
         types = encoded["mm_token_type_ids"]
@@ -314,5 +322,5 @@ class Sampler:
         texts = []
         for row in new.tolist():
             cut = row.index(eos) if eos in row else len(row)
-            texts.append(tokenizer.decode(row[:cut], skip_special_tokens=True))
+            texts.append(prefix + tokenizer.decode(row[:cut], skip_special_tokens=True))
         return texts

@@ -31,6 +31,8 @@ TRAINED_ARMS = ("acc_only", "perception_r1")
 COMPARISONS = (("perception_r1", "acc_only"), ("acc_only", "base"), ("perception_r1", "base"))
 ARM_TITLES = {"base": "base policy", "acc_only": "accuracy-only", "perception_r1": "Perception-R1"}
 PROBLEMS_FILE = "problems.json"
+COPY_CHECK_TOKENS = 64
+"""Enough for the longest statement clause after the forced opener."""
 
 
 # --- data ---------------------------------------------------------------------------------------------
@@ -161,8 +163,10 @@ def step0(
     temperature: float,
     max_new_tokens: int,
     seed: int,
+    copy_split: str | None = "test",
 ) -> dict[str, Any]:
-    """Sample ``n`` responses to each of the first ``problems`` training problems and check them."""
+    """Sample ``n`` responses to each of the first ``problems`` training problems and check them; then
+    the :func:`copy_check` on ``copy_split`` (None: skip it)."""
     from perception_verl_demo.fast_vl import Sampler
     from perception_verl_demo.modes import score_sample, step0_check
 
@@ -180,7 +184,32 @@ def step0(
         logger.info("step-0 sampling: problem %d/%d", index + 1, len(chosen))
     report = step0_check(scored)
     report["settings"] = {"problems": len(chosen), "n": n, "temperature": temperature, "seed": seed}
+    if copy_split:
+        report["copy_check"] = copy_check(
+            sampler, data_dir, problems_file, split=copy_split, max_new_tokens=COPY_CHECK_TOKENS
+        )
     return report
+
+
+def copy_check(sampler: Any, data_dir: Path, problems_file: Path, *, split: str, max_new_tokens: int) -> dict:
+    """Greedy answers to every problem of ``split`` with the perceptive opener forced: in how many the
+    policy then states every annotated fact. The held-out split's rate bounds what the evaluation's
+    perception label can reach by moving the policy into the perceptive mode; it trains nothing."""
+    from perception_verl_demo.modes import perceptive_prefix, states_facts
+
+    chosen = read_problems(problems_file)[split]
+    rows = read_rows(data_dir / f"{split}.parquet")
+    stated = 0
+    for problem in chosen:
+        row = rows[problem.id]
+        (text,) = sampler.sample(
+            row["prompt"], row["images"], n=1, temperature=0, max_new_tokens=max_new_tokens,
+            prefix=perceptive_prefix(problem),
+        )  # fmt: skip
+        stated += states_facts(text, problem.facts)
+    logger.info("copy check: %d of %d %s problems state every fact", stated, len(chosen), split)
+    return {"split": split, "problems": len(chosen), "states_every_fact": stated,
+            "rate": stated / len(chosen) if chosen else 0.0}  # fmt: skip
 
 
 def step0_failures(report: Mapping[str, Any], *, min_format: float = 0.8) -> list[str]:
@@ -454,6 +483,7 @@ _PASSED_THROUGH = (
     "warmed policy",
     "warm-up:",
     "copy pre-training",
+    "copy check",
     "warmup ",
     "data:",
     "error",

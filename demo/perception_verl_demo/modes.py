@@ -66,6 +66,11 @@ def perceptive_response(problem: GeometryProblem, correct: bool) -> str:
     )
 
 
+def perceptive_prefix(problem: GeometryProblem) -> str:
+    """A perceptive response up to its statement clause: forced, it asks the policy to restate the facts."""
+    return perceptive_response(problem, True).split(problem.statement, 1)[0]
+
+
 def terse_response(problem: GeometryProblem, correct: bool) -> str:
     """Names the rule and the answer (right or wrong) and states no fact of the figure."""
     text = problem.terse if correct else problem.wrong_terse
@@ -269,4 +274,11 @@ def render_step0(report: Mapping[str, Any]) -> str:
         "problems"
         f" -> {'TIED to the mode' if report['tied'] else 'not tied to the mode'}"
     )
+    copy = report.get("copy_check")
+    if copy:
+        lines.append(
+            f"  copy check ({copy['split']}, greedy after the perceptive opener): states every fact in "
+            f"{copy['states_every_fact']} of {copy['problems']} problems ({copy['rate']:.3f}), the ceiling "
+            "of the evaluation's perception rate for this policy"
+        )
     return "\n".join(lines)

@@ -137,7 +137,11 @@ def test_results_report_and_comparisons(chain) -> None:
     # one arm: the target (arm vs arm) is not checked, and says so
     assert results["target"]["holds"] is None and "acc_only" in results["target"]["unchecked"]
     assert results["step0"]["responses"] == 4
+    # the copy check ran the real sampler's forced-opener path over every held-out problem
+    copy = results["step0"]["copy_check"]
+    assert copy["problems"] == 5 and copy["split"] == "test" and 0 <= copy["states_every_fact"] <= 5
     report = (out / "report.md").read_text()
+    assert "copy check (test, greedy after the perceptive opener)" in report
     assert "McNemar" in report and "Perception-R1" in report
     assert "Target not checked" in report
     for png in ("arms_rewards.png", "arms_rollouts.png", f"report_{ARM}/reward_components.png"):
