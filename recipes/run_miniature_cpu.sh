@@ -13,8 +13,9 @@
 #              the warm-up problems as Geometry3K's validation split -> warmup.parquet)
 #   policy     the twin's tiny Qwen2.5-VL (4 text layers), taught to copy, then warmed on the
 #              perceptive/terse mix over the training and warm-up problems (perception_verl_demo)
-#   step0      the warmed policy sampled before training: format, perceptive share, accuracy by mode
-#   arm_acc_only, arm_perception_r1
+#   step0      the warmed policy sampled before training: format, perceptive share, accuracy by mode;
+#              and the copy check on the held-out split (every fact stated after a forced opener)
+#   arm_acc_only, arm_perception_r1 (those MINI_ARMS names)
 #              recipes/run_tiny_cpu.sh (verl's trainer on CPU), same policy, seed and settings; the
 #              accuracy-only arm takes run_qwen25vl_7b_acc_only.sh's perception weight (0)
 #   eval_base, eval_acc_only, eval_perception_r1
