@@ -266,6 +266,10 @@ def test_killed_midway_and_restarted_gives_the_same_file_as_an_uninterrupted_run
     assert summary["skipped"] == 5 and summary["processed"] == 5
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_keeps_finished_rows_and_the_rerun_completes(tmp_path, capsys):
     script = make_script(6)
     input_path = write_input(tmp_path / "in.parquet", script)
@@ -280,7 +284,11 @@ def test_ctrl_c_keeps_finished_rows_and_the_rerun_completes(tmp_path, capsys):
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         command = [sys.executable, str(REPO / "data_prep" / "collect_annotations.py")]
         command += cli_args(input_path, output, ends, "--problems-in-flight", "2", "--log-level", "WARNING")
-        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # A job started in the background by a non-interactive shell inherits SIGINT ignored, and Python
+        # then installs no KeyboardInterrupt handler: give the child the default, as a terminal would.
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_default_sigint
+        )
         try:
             _wait_for_rows(output, 2, process)
             process.send_signal(signal.SIGINT)
