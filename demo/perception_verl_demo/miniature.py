@@ -382,6 +382,7 @@ def _fmt(value: Any) -> str:
 def render_report(results: Mapping[str, Any]) -> str:
     """``report.md`` of one miniature run (pure)."""
     arms, comparisons = results["arms"], results["comparisons"]
+    trained = [arm for arm in TRAINED_ARMS if arm in arms]
     lines = [
         f"# Perception-R1 in miniature (seed {results['seed']})",
         "",
@@ -404,7 +405,7 @@ def render_report(results: Mapping[str, Any]) -> str:
         "| A vs B | perception b | c | p | accuracy b | c | p |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for a, b in comparisons_of([arm for arm in TRAINED_ARMS if arm in arms]):
+    for a, b in comparisons_of(trained):
         result = comparisons[f"{a}_vs_{b}"]
         per, acc = result["perception"], result["accuracy"]
         lines.append(
@@ -423,7 +424,6 @@ def render_report(results: Mapping[str, Any]) -> str:
 
         lines += ["", "## Step 0 (the warmed policy, sampled before training)", "", "```"]
         lines += [render_step0(step0_report), "```"]
-    trained = [arm for arm in TRAINED_ARMS if arm in arms]
     lines += ["", "## Training curves", "", "![reward components](arms_rewards.png)", ""]
     lines += ["![rollouts](arms_rollouts.png)", ""]
     lines += [f"Per-arm reports: {', '.join(f'[{arm}](report_{arm}/report.md)' for arm in trained)}."]
